@@ -1,0 +1,69 @@
+import type { ContentOptions } from './broadcaster';
+import { ErrorCodes, TurboExpressError } from './errors';
+import type { Locals } from './render';
+import type { TargetOptions, TurboStreamAction, TurboStreamAttributes } from './turbo-stream';
+
+/** Where an action applies, and how: `target` or `targets`, and `method: 'morph'`. */
+export interface ActionOptions extends TargetOptions {
+  /** `'morph'` makes replace and update morph the element instead of swapping it. */
+  method?: 'morph';
+}
+
+/** An action given as one object: where it applies and its content. */
+export type ActionWithContent = ActionOptions & ContentOptions;
+
+/** Options of the refresh action. */
+export interface RefreshOptions {
+  /** `'morph'` asks Turbo to morph the page rather than replace its body. */
+  method?: 'morph' | 'replace';
+  /** `'preserve'` keeps the scroll position. */
+  scroll?: 'preserve' | 'reset';
+  /**
+   * The request this refresh answers; that page will not refresh itself. Defaults to the
+   * `X-Turbo-Request-Id` of the request being handled, if any.
+   */
+  requestId?: string;
+}
+
+/** The two ways to call a content action: (partial, locals, options) or one object. */
+export type ContentArgs = [string, Locals, ActionOptions] | [ActionWithContent];
+
+/** Reads the arguments of a content action into its content and its attributes. */
+export function splitArgs(
+  action: TurboStreamAction,
+  args: ContentArgs,
+): { content: ContentOptions; attributes: TurboStreamAttributes } {
+  if (typeof args[0] === 'string') {
+    const [template, locals, options] = args as [string, Locals, ActionOptions];
+    return { content: { template, locals }, attributes: toAttributes(options ?? {}) };
+  }
+  const given = args[0];
+  if (given === null || typeof given !== 'object') {
+    throw new TurboExpressError(
+      ErrorCodes.INVALID_OPTION,
+      `${action}() takes (partial, locals, { target }) or ({ target, template, locals } or { target, html })`,
+      { action },
+    );
+  }
+  const { template, locals, html, ...options } = given;
+  return { content: dropUndefined({ template, locals, html }), attributes: toAttributes(options) };
+}
+
+/** Keeps only `target` and `targets`, leaving out those not given. */
+export function pickTarget(options: TargetOptions): TargetOptions {
+  return dropUndefined({ target: options.target, targets: options.targets });
+}
+
+/** Deletes the keys whose value is undefined, in place. */
+export function dropUndefined<T extends object>(value: T): T {
+  for (const key of Object.keys(value) as (keyof T)[]) {
+    if (value[key] === undefined) delete value[key];
+  }
+  return value;
+}
+
+function toAttributes(options: ActionOptions): TurboStreamAttributes {
+  const attributes: TurboStreamAttributes = pickTarget(options);
+  if (options.method !== undefined) attributes.method = options.method;
+  return attributes;
+}

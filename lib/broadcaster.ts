@@ -1,0 +1,186 @@
+import path from 'node:path';
+import createDebug from 'debug';
+import { currentContext } from './context';
+import {
+  ErrorCodes,
+  TurboExpressError,
+  wrapError,
+  type ErrorCode,
+  type ErrorContext,
+} from './errors';
+import { MemoryBroker } from './broker/memory';
+import type { Broker } from './broker/broker';
+import { BroadcastRecorder } from './recorder';
+import { Renderer, type Locals } from './render';
+import {
+  turboStreamTag,
+  validateAttributes,
+  takesContent,
+  type TurboStreamAction,
+  type TurboStreamAttributes,
+} from './turbo-stream';
+
+const debug = createDebug('turbo-express:broadcast');
+
+/** Where the content of an action comes from: a partial and its locals, or ready HTML. */
+export interface ContentOptions {
+  /** A Pug partial in the views folder, such as `'chat/message'`. */
+  template?: string;
+  /** The locals for `template`. */
+  locals?: Locals;
+  /** Ready, trusted HTML, used as it is. Give this or `template`. */
+  html?: string;
+}
+
+/** Receives every broadcast that failed: a partial that threw, a broker that refused. */
+export type ErrorHandler = (error: TurboExpressError) => void;
+
+/** Logs a failed broadcast with its stream and partial; the default `onError`. */
+export const logBroadcastError: ErrorHandler = function logBroadcastError(error) {
+  const where = [error.stream && `stream ${error.stream}`, error.template && `partial ${error.template}`]
+    .filter(Boolean)
+    .join(', ');
+  console.error(`turbo-express: broadcast failed${where ? ` (${where})` : ''}: ${error.message}`);
+};
+
+/**
+ * Turns an action on a stream into one message on the broker: renders the partial once, wraps it
+ * in a `<turbo-stream>` element and publishes it. One broadcaster is active in a process; the
+ * middleware installs its own when it is created.
+ */
+export class Broadcaster {
+  readonly renderer: Renderer;
+  readonly broker: Broker;
+  readonly onError: ErrorHandler;
+
+  constructor(renderer: Renderer, broker: Broker, onError: ErrorHandler) {
+    this.renderer = renderer;
+    this.broker = broker;
+    this.onError = onError;
+  }
+
+  /**
+   * Sends one action to every subscriber of `stream`. Bad arguments throw; a failing partial or
+   * broker is handed to `onError` and the returned promise still resolves, so a broadcast never
+   * fails the write that caused it. Resolves to whether the message was published.
+   */
+  async broadcast(
+    stream: string,
+    action: TurboStreamAction,
+    attributes: TurboStreamAttributes,
+    content: ContentOptions = {},
+  ): Promise<boolean> {
+    validateAttributes(action, attributes);
+    validateContentFor(action, content);
+    if (currentContext().suppressed) return false;
+
+    let element: string;
+    let html = '';
+    try {
+      if (content.template !== undefined) {
+        html = this.renderer.render(content.template, content.locals ?? {});
+      } else if (content.html !== undefined) {
+        html = content.html;
+      }
+      element = turboStreamTag(action, attributes, html);
+    } catch (error) {
+      this.report(error, ErrorCodes.RENDER_FAILED, { stream, action, template: content.template });
+      return false;
+    }
+
+    notifyRecorders({ stream, action, ...pickTarget(attributes), template: content.template, html, element });
+    try {
+      await this.broker.publish(stream, element);
+      debug('%s %s', action, stream);
+      return true;
+    } catch (error) {
+      this.report(error, ErrorCodes.BROKER_FAILED, { stream, action, template: content.template });
+      return false;
+    }
+  }
+
+  /** Hands an error to `onError`, never letting the handler itself throw into the caller. */
+  report(error: unknown, code: ErrorCode, context: ErrorContext): void {
+    try {
+      this.onError(wrapError(error, code, context));
+    } catch (handlerError) {
+      debug('onError threw: %s', (handlerError as Error)?.message);
+    }
+  }
+}
+
+function pickTarget(attributes: TurboStreamAttributes) {
+  const picked: { target?: string; targets?: string } = {};
+  if (attributes.target !== undefined) picked.target = attributes.target;
+  if (attributes.targets !== undefined) picked.targets = attributes.targets;
+  return picked;
+}
+
+/** Checks that an action has content exactly when it takes some. */
+export function validateContentFor(action: TurboStreamAction, content: ContentOptions): void {
+  const hasTemplate = content.template !== undefined;
+  const hasHtml = content.html !== undefined;
+  if (!takesContent(action)) {
+    if (hasTemplate || hasHtml) {
+      throw new TurboExpressError(
+        ErrorCodes.INVALID_OPTION,
+        `The ${action} action sends no content: drop the template or html`,
+        { action },
+      );
+    }
+    return;
+  }
+  if (hasTemplate === hasHtml) {
+    throw new TurboExpressError(
+      ErrorCodes.INVALID_OPTION,
+      `The ${action} action needs its content as exactly one of a partial name or { html }`,
+      { action },
+    );
+  }
+  if (hasTemplate && typeof content.template !== 'string') {
+    throw new TurboExpressError(ErrorCodes.INVALID_OPTION, 'A partial name must be a string', { action });
+  }
+  if (hasHtml && typeof content.html !== 'string') {
+    throw new TurboExpressError(ErrorCodes.INVALID_OPTION, 'html must be a string', { action });
+  }
+}
+
+const recorders = new Set<BroadcastRecorder>();
+
+function notifyRecorders(broadcast: Parameters<BroadcastRecorder['record']>[0]): void {
+  for (const recorder of recorders) recorder.record(broadcast);
+}
+
+/**
+ * Starts recording every broadcast made in this process, for an application's tests. Recording
+ * needs no server; broadcasts still go to the broker as usual.
+ */
+export function recordBroadcasts(): BroadcastRecorder {
+  const recorder: BroadcastRecorder = new BroadcastRecorder(() => recorders.delete(recorder));
+  recorders.add(recorder);
+  return recorder;
+}
+
+function defaultBroadcaster(): Broadcaster {
+  const broker = new MemoryBroker();
+  broker.start(() => {});
+  return new Broadcaster(new Renderer(path.resolve('views')), broker, logBroadcastError);
+}
+
+let active: Broadcaster | null = null;
+
+/** The broadcaster streams publish through: the newest middleware's, or a default one. */
+export function activeBroadcaster(): Broadcaster {
+  active ??= defaultBroadcaster();
+  return active;
+}
+
+/** Makes `broadcaster` the one streams publish through. */
+export function installBroadcaster(broadcaster: Broadcaster): void {
+  active = broadcaster;
+}
+
+/** Goes back to the default broadcaster if `broadcaster` is the active one. */
+export function uninstallBroadcaster(broadcaster: Broadcaster): void {
+  if (active === broadcaster) active = null;
+}

@@ -1,0 +1,111 @@
+import type { Transaction } from 'sequelize';
+import createDebug from 'debug';
+
+const debug = createDebug('turbo-express:commit');
+
+/** A unit of after-write work, such as running one `onSave`. */
+export type Job = () => Promise<void>;
+
+const PENDING = Symbol('turbo-express:pending-jobs');
+
+interface TrackedTransaction extends Transaction {
+  parent?: TrackedTransaction | null;
+  finished?: string;
+  [PENDING]?: Job[];
+}
+
+/**
+ * Runs jobs one after another, in the order they were queued: the order writes committed in. A
+ * job that throws has already been reported by its caller; the chain goes on regardless.
+ */
+class SerialQueue {
+  private tail: Promise<void> = Promise.resolve();
+
+  enqueue(job: Job): Promise<void> {
+    const next = this.tail.then(job).catch((error: unknown) => {
+      debug('job failed: %s', (error as Error)?.message);
+    });
+    this.tail = next;
+    return next;
+  }
+
+  /** Resolves once every job queued so far has run. */
+  settled(): Promise<void> {
+    return this.tail;
+  }
+}
+
+const queue = new SerialQueue();
+
+/**
+ * Resolves once every `onSave` / `onDelete` queued so far has run: those of writes made without a
+ * transaction and those of transactions already committed. For tests and scripts that must see
+ * a write's broadcasts before going on.
+ */
+export function broadcastsSettled(): Promise<void> {
+  return queue.settled();
+}
+
+/**
+ * Runs `job` once the write it belongs to is durable: at once without a transaction, or after the
+ * outermost transaction really commits. Savepoints pass their jobs up to their parent when they
+ * are released and drop them when rolled back; a rollback or a failed COMMIT drops them all.
+ *
+ * Sequelize's own `afterCommit` is not used: Sequelize 6 runs those callbacks even when the COMMIT
+ * statement fails, which would broadcast a write the database refused.
+ */
+export function runAfterCommit(transaction: Transaction | null | undefined, job: Job): void {
+  const tracked = transaction as TrackedTransaction | null | undefined;
+  if (!tracked) {
+    queue.enqueue(job);
+  } else if (tracked.finished === 'commit') {
+    queue.enqueue(job); // Reached only by a hook firing after its transaction ended.
+  } else if (tracked.finished) {
+    debug('dropped a job for a transaction that ended with %s', tracked.finished);
+  } else {
+    pendingJobs(tracked).push(job);
+  }
+}
+
+function pendingJobs(transaction: TrackedTransaction): Job[] {
+  let jobs = transaction[PENDING];
+  if (jobs === undefined) {
+    jobs = [];
+    transaction[PENDING] = jobs;
+    watch(transaction);
+  }
+  return jobs;
+}
+
+/** Wraps commit and rollback of one transaction object, to learn how it really ended. */
+function watch(transaction: TrackedTransaction): void {
+  const commit = transaction.commit;
+  const rollback = transaction.rollback;
+
+  transaction.commit = async function commitThenBroadcast(this: TrackedTransaction) {
+    try {
+      await commit.call(this);
+    } catch (error) {
+      debug('commit failed, dropping %d job(s)', takeJobs(transaction).length);
+      throw error;
+    }
+    const jobs = takeJobs(transaction);
+    if (transaction.parent) {
+      for (const job of jobs) runAfterCommit(transaction.parent, job);
+    } else {
+      debug('committed, running %d job(s)', jobs.length);
+      for (const job of jobs) queue.enqueue(job);
+    }
+  };
+
+  transaction.rollback = async function rollbackAndForget(this: TrackedTransaction) {
+    debug('rollback, dropping %d job(s)', takeJobs(transaction).length);
+    return rollback.call(this);
+  };
+}
+
+function takeJobs(transaction: TrackedTransaction): Job[] {
+  const jobs = transaction[PENDING] ?? [];
+  transaction[PENDING] = [];
+  return jobs;
+}

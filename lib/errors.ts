@@ -1,0 +1,93 @@
+/**
+ * The codes a {@link TurboExpressError} can carry. Each names one thing that went wrong, so code
+ * and tests can branch on `error.code` rather than on message text.
+ */
+export const ErrorCodes = {
+  /** An option of `turboStreams()` or of an action has a wrong type or value. */
+  INVALID_OPTION: 'TURBO_INVALID_OPTION',
+  /** No `secret` was given to sign stream names while NODE_ENV is production. */
+  SECRET_REQUIRED: 'TURBO_SECRET_REQUIRED',
+  /** A second, different ModelStream was registered for a model that already has one. */
+  DUPLICATE_MODEL_STREAM: 'TURBO_DUPLICATE_MODEL_STREAM',
+  /** Two different stream classes claim the same stream name. */
+  DUPLICATE_STREAM_NAME: 'TURBO_DUPLICATE_STREAM_NAME',
+  /** A class given to `registerStream()` is not a Stream, or a ModelStream has no model. */
+  INVALID_STREAM_CLASS: 'TURBO_INVALID_STREAM_CLASS',
+  /** A broadcast was made on the stream of a row that has no primary key yet. */
+  NO_PRIMARY_KEY: 'TURBO_NO_PRIMARY_KEY',
+  /** An action needs exactly one of `target` or `targets`. */
+  INVALID_TARGET: 'TURBO_INVALID_TARGET',
+  /** A partial could not be found in the views folder. */
+  TEMPLATE_NOT_FOUND: 'TURBO_TEMPLATE_NOT_FOUND',
+  /** A partial was found but threw while compiling or rendering. */
+  RENDER_FAILED: 'TURBO_RENDER_FAILED',
+  /** The broker could not publish or replay a message. */
+  BROKER_FAILED: 'TURBO_BROKER_FAILED',
+  /** A stream hook (`onSave`, `onDelete`) threw. */
+  HOOK_FAILED: 'TURBO_HOOK_FAILED',
+  /** A stream file found by discovery could not be loaded. */
+  DISCOVERY_FAILED: 'TURBO_DISCOVERY_FAILED',
+} as const;
+
+/** One of the values of {@link ErrorCodes}. */
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** Where an error happened, when it happened while broadcasting. */
+export interface ErrorContext {
+  /** The stream name the broadcast was for. */
+  stream?: string;
+  /** The partial that was being rendered. */
+  template?: string;
+  /** The action being broadcast, such as `append`. */
+  action?: string;
+}
+
+/**
+ * The single error class of turbo-express. `code` is one of {@link ErrorCodes}; the message says
+ * what is wrong and how to fix it. Errors raised while broadcasting also carry the stream and the
+ * template involved.
+ */
+export class TurboExpressError extends Error {
+  /** One of {@link ErrorCodes}. */
+  readonly code: ErrorCode;
+  /** The stream name involved, if any. */
+  readonly stream?: string;
+  /** The partial involved, if any. */
+  readonly template?: string;
+  /** The action involved, if any. */
+  readonly action?: string;
+
+  constructor(code: ErrorCode, message: string, context: ErrorContext = {}, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = 'TurboExpressError';
+    this.code = code;
+    this.stream = context.stream;
+    this.template = context.template;
+    this.action = context.action;
+  }
+}
+
+/**
+ * Wraps anything thrown into a TurboExpressError with the given code, keeping the cause. A
+ * TurboExpressError keeps its code and gains whatever of `context` it did not know yet.
+ */
+export function wrapError(
+  error: unknown,
+  code: ErrorCode,
+  context: ErrorContext = {},
+): TurboExpressError {
+  if (error instanceof TurboExpressError) {
+    const merged: ErrorContext = {
+      stream: error.stream ?? context.stream,
+      template: error.template ?? context.template,
+      action: error.action ?? context.action,
+    };
+    const isComplete =
+      merged.stream === error.stream &&
+      merged.template === error.template &&
+      merged.action === error.action;
+    return isComplete ? error : new TurboExpressError(error.code, error.message, merged, error.cause);
+  }
+  const reason = error instanceof Error ? error.message : String(error);
+  return new TurboExpressError(code, reason, context, error);
+}

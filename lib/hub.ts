@@ -1,0 +1,155 @@
+import createDebug from 'debug';
+import type { BrokerMessage } from './broker/broker';
+import type { Connection, ConnectionOwner } from './connection';
+import { encodeComment, encodeEvent } from './sse';
+
+const debug = createDebug('turbo-express:hub');
+
+const HEARTBEAT = encodeComment();
+
+/** How the hub checks that a connection's user may still listen. */
+export type RecheckFn = (connection: Connection) => Promise<boolean>;
+
+/** Timing options of a hub. */
+export interface HubOptions {
+  heartbeat: number | null;
+  recheckInterval: number | null;
+  recheck: RecheckFn;
+}
+
+/**
+ * The open connections of this process, by stream name. It turns each message from the broker
+ * into one SSE frame and queues that same Buffer on every connection of the stream; queued frames
+ * are written once per tick. It owns the heartbeat and re-check timers, which run only while
+ * some connection is open.
+ */
+export class Hub implements ConnectionOwner {
+  private readonly streams = new Map<string, Connection[]>();
+  private readonly dirty: Connection[] = [];
+  private isFlushScheduled = false;
+  private connectionCount = 0;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private recheckTimer: NodeJS.Timeout | null = null;
+  private readonly options: HubOptions;
+
+  constructor(options: HubOptions) {
+    this.options = options;
+    this.deliver = this.deliver.bind(this);
+    this.flushAll = this.flushAll.bind(this);
+  }
+
+  /** The number of open connections. */
+  get size(): number {
+    return this.connectionCount;
+  }
+
+  /** The number of streams with at least one open connection. */
+  get streamCount(): number {
+    return this.streams.size;
+  }
+
+  /** Whether heartbeat or re-check timers are running. */
+  get hasTimers(): boolean {
+    return this.heartbeatTimer !== null || this.recheckTimer !== null;
+  }
+
+  /** Hands one broker message to every local connection of its stream: encoded once. */
+  deliver(message: BrokerMessage): void {
+    const connections = this.streams.get(message.stream);
+    if (connections === undefined) return;
+    const frame = encodeEvent(message.id, message.data);
+    for (let i = 0; i < connections.length; i++) connections[i].deliver(message.id, frame);
+  }
+
+  /** Starts delivering to `connection`. */
+  add(connection: Connection): void {
+    let connections = this.streams.get(connection.streamName);
+    if (connections === undefined) {
+      connections = [];
+      this.streams.set(connection.streamName, connections);
+    }
+    connection.slot = connections.length;
+    connections.push(connection);
+    this.connectionCount += 1;
+    if (this.connectionCount === 1) this.startTimers();
+  }
+
+  markDirty(connection: Connection): void {
+    this.dirty.push(connection);
+    if (this.isFlushScheduled) return;
+    this.isFlushScheduled = true;
+    setImmediate(this.flushAll);
+  }
+
+  forget(connection: Connection): void {
+    const connections = this.streams.get(connection.streamName);
+    if (connections === undefined || connections[connection.slot] !== connection) return;
+    const last = connections.pop()!;
+    if (last !== connection) {
+      connections[connection.slot] = last;
+      last.slot = connection.slot;
+    }
+    connection.slot = -1;
+    if (connections.length === 0) this.streams.delete(connection.streamName);
+    this.connectionCount -= 1;
+    if (this.connectionCount === 0) this.stopTimers();
+  }
+
+  /** Ends every connection and stops the timers. */
+  closeAll(): void {
+    for (const connections of [...this.streams.values()]) {
+      for (const connection of [...connections]) connection.end();
+    }
+    this.stopTimers();
+  }
+
+  private flushAll(): void {
+    this.isFlushScheduled = false;
+    const dirty = this.dirty;
+    for (let i = 0; i < dirty.length; i++) dirty[i].flush();
+    dirty.length = 0;
+  }
+
+  private startTimers(): void {
+    const { heartbeat, recheckInterval } = this.options;
+    if (heartbeat !== null) {
+      this.heartbeatTimer = setInterval(() => this.sendHeartbeats(), heartbeat);
+      this.heartbeatTimer.unref();
+    }
+    if (recheckInterval !== null) {
+      this.recheckTimer = setInterval(() => void this.recheckAll(), recheckInterval);
+      this.recheckTimer.unref();
+    }
+  }
+
+  private stopTimers(): void {
+    if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
+    if (this.recheckTimer !== null) clearInterval(this.recheckTimer);
+    this.heartbeatTimer = null;
+    this.recheckTimer = null;
+  }
+
+  private sendHeartbeats(): void {
+    for (const connections of this.streams.values()) {
+      for (const connection of connections) connection.enqueue(HEARTBEAT);
+    }
+  }
+
+  private async recheckAll(): Promise<void> {
+    const all = [...this.streams.values()].flat();
+    await Promise.all(all.map((connection) => this.recheck(connection)));
+  }
+
+  private async recheck(connection: Connection): Promise<void> {
+    let passes = false;
+    try {
+      passes = await this.options.recheck(connection);
+    } catch (error) {
+      debug('re-check of %s threw: %s', connection.streamName, (error as Error)?.message);
+    }
+    if (!passes && connection.isOpen) {
+      debug('closing %s: user no longer passes', connection.streamName);
+      connection.end();
+    }
+  }
+}

@@ -1,0 +1,181 @@
+import type { NextFunction, Request, Response } from 'express';
+import createDebug from 'debug';
+import { Broadcaster, installBroadcaster, logBroadcastError, uninstallBroadcaster } from './broadcaster';
+import type { Broker } from './broker/broker';
+import { MemoryBroker } from './broker/memory';
+import { Connection } from './connection';
+import { runInContext } from './context';
+import { discoverStreams } from './discovery';
+import { ErrorCodes, wrapError } from './errors';
+import { Hub } from './hub';
+import { resolveOptions, type ResolvedOptions, type TurboStreamsOptions } from './options';
+import { resolveStream } from './registry';
+import { Renderer } from './render';
+import { encodeEvent, encodeRetry } from './sse';
+import { StreamNameSigner } from './stream-name';
+import { TurboStreamResponse } from './turbo-stream-response';
+import { turboStreamTag } from './turbo-stream';
+import { createSourceTagHelper, type TurboStreamFrom } from './source-tag';
+
+const debug = createDebug('turbo-express:sse');
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Response {
+      /** Builds a Turbo Stream response to this request; see TurboStreamResponse. */
+      turboStream: TurboStreamResponse;
+    }
+    interface Locals {
+      /** Writes the `<turbo-stream-source>` tag that subscribes a page to a stream. */
+      turboStreamFrom: TurboStreamFrom;
+    }
+  }
+}
+
+/** The Express middleware `turboStreams()` returns, with what it owns. */
+export interface TurboStreamsMiddleware {
+  (req: Request, res: Response, next: NextFunction): void;
+  /** The broker the middleware publishes and listens through. */
+  readonly broker: Broker;
+  /** The number of open SSE connections in this process. */
+  readonly connectionCount: number;
+  /** Resolves once the broker is started. */
+  readonly ready: Promise<void>;
+  /** Ends every open stream, stops every timer and closes the broker, so the server can close. */
+  close(): Promise<void>;
+}
+
+/**
+ * Mounts live Turbo Streams on an Express app: the SSE endpoint pages subscribe through, the
+ * `turboStreamFrom()` view helper, `res.turboStream` for form responses, and the request context
+ * broadcasts read (the `X-Turbo-Request-Id`). Creating it also makes its broker and views the ones
+ * every stream broadcasts through, and registers the stream classes that discovery finds.
+ *
+ * `GET <path>/<signed name>` answers 403 for a bad, expired or tampered name and for a user who
+ * fails `userPassesTest`, 404 for a name that stands for nothing, and otherwise opens the stream:
+ * headers and `retry:` at once, then what the page missed since it was rendered (or since
+ * `Last-Event-ID`), then live messages.
+ *
+ * @example
+ * app.use(turboStreams({ secret: process.env.TURBO_SECRET }))
+ */
+export function turboStreams(options: TurboStreamsOptions = {}): TurboStreamsMiddleware {
+  const resolved = resolveOptions(options);
+  for (const folder of resolved.discover) discoverStreams(folder);
+
+  const broker = resolved.broker ?? new MemoryBroker(resolved.history);
+  const renderer = new Renderer(resolved.views);
+  const broadcaster = new Broadcaster(renderer, broker, resolved.onError ?? logBroadcastError);
+  installBroadcaster(broadcaster);
+
+  const signer = new StreamNameSigner(resolved.secret);
+  const retryFrame = encodeRetry(resolved.retry);
+  const hub = new Hub({
+    heartbeat: resolved.heartbeat,
+    recheckInterval: resolved.recheckInterval,
+    recheck: (connection) => passes(connection.stream, resolved, connection.req),
+  });
+  const onBrokerError = (error: Error) =>
+    broadcaster.report(error, ErrorCodes.BROKER_FAILED, {});
+  const ready = Promise.resolve(broker.start(hub.deliver, onBrokerError));
+  ready.catch(onBrokerError);
+
+  const prefix = resolved.path === '/' ? '/' : `${resolved.path}/`;
+  const sourceTag = createSourceTagHelper(signer, resolved, broker);
+
+  async function subscribe(req: Request, res: Response, token: string): Promise<void> {
+    const verified = signer.verify(token);
+    if (verified === null) return refuse(res, 403, 'bad stream name');
+
+    const stream = await resolveStream(verified.name).catch((error: unknown) => {
+      debug('resolving %s failed: %s', verified.name, (error as Error)?.message);
+      return null;
+    });
+    if (stream === null) return refuse(res, 404, 'unknown stream');
+    if (!(await passes(stream, resolved, req))) return refuse(res, 403, 'userPassesTest failed');
+    await ready;
+    if (res.destroyed || req.destroyed) return;
+
+    const connection = new Connection(req, res, stream, hub, resolved.maxQueuedBytes);
+    connection.hold();
+    hub.add(connection);
+    connection.open(retryFrame);
+    debug('open %s (%d open)', connection.streamName, hub.size);
+
+    const lastEventId = req.get('last-event-id') ?? stringQuery(req.query.after);
+    const sentIds = new Set<string>();
+    if (lastEventId !== undefined) {
+      const missed = await broker.replay(connection.streamName, lastEventId).catch((error: unknown) => {
+        onBrokerError(wrapError(error, ErrorCodes.BROKER_FAILED, { stream: connection.streamName }));
+        return null;
+      });
+      if (missed === null) {
+        debug('gap on %s after %s: sending refresh', connection.streamName, lastEventId);
+        connection.enqueue(encodeEvent(broker.position(), turboStreamTag('refresh', {})));
+      } else {
+        for (const message of missed) {
+          sentIds.add(message.id);
+          connection.enqueue(encodeEvent(message.id, message.data));
+        }
+      }
+    }
+    connection.release(sentIds);
+  }
+
+  const middleware = function turboStreamsMiddleware(req: Request, res: Response, next: NextFunction) {
+    res.locals.turboStreamFrom = sourceTag(req);
+    res.turboStream = new TurboStreamResponse(res, renderer);
+
+    if (req.method === 'GET' && req.path.startsWith(prefix)) {
+      const token = req.path.slice(prefix.length);
+      if (token.length > 0 && !token.includes('/')) {
+        subscribe(req, res, token).catch((error: unknown) => {
+          debug('subscribe failed: %s', (error as Error)?.message);
+          if (!res.headersSent) refuse(res, 500, 'internal error');
+          else res.destroy();
+        });
+        return;
+      }
+    }
+    const requestId = req.get('x-turbo-request-id');
+    runInContext({ request: req, requestId }, next);
+  } as TurboStreamsMiddleware;
+
+  Object.defineProperties(middleware, {
+    broker: { value: broker },
+    ready: { value: ready },
+    connectionCount: { get: () => hub.size },
+    close: {
+      value: async function close() {
+        hub.closeAll();
+        uninstallBroadcaster(broadcaster);
+        await broker.close();
+      },
+    },
+  });
+  return middleware;
+}
+
+async function passes(
+  stream: { userPassesTest(user: unknown, req: Request): boolean | Promise<boolean> },
+  options: ResolvedOptions,
+  req: Request,
+): Promise<boolean> {
+  try {
+    const user = await options.currentUser(req);
+    return (await stream.userPassesTest(user, req)) === true;
+  } catch (error) {
+    debug('userPassesTest threw: %s', (error as Error)?.message);
+    return false;
+  }
+}
+
+function refuse(res: Response, status: number, reason: string): void {
+  debug('refused %d: %s', status, reason);
+  res.status(status).type('text/plain').send(status === 404 ? 'Not Found' : status === 403 ? 'Forbidden' : 'Error');
+}
+
+function stringQuery(value: unknown): string | undefined {
+  return typeof value === 'string' && value.length > 0 ? value : undefined;
+}

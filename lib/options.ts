@@ -1,0 +1,168 @@
+import path from 'node:path';
+import type { Request } from 'express';
+import type { Broker, HistoryOptions } from './broker/broker';
+import type { ErrorHandler } from './broadcaster';
+import { ErrorCodes, TurboExpressError } from './errors';
+
+/** Options of `turboStreams()`. `null` turns a feature off; `undefined` takes its default. */
+export interface TurboStreamsOptions {
+  /**
+   * The secret stream names are signed with (HMAC-SHA256). Required when NODE_ENV is production;
+   * elsewhere a random one is made for this process and a warning is printed. Every process of an
+   * app must use the same secret.
+   */
+  secret?: string;
+  /** Where the SSE endpoints are mounted. Defaults to `'/turbo-streams'`. */
+  path?: string;
+  /** The folder partial names are relative to. Defaults to `'views'` in the working directory. */
+  views?: string;
+  /** Delivers messages between processes. Defaults to an in-process `MemoryBroker`. */
+  broker?: Broker;
+  /** How much history the default broker keeps for replay. Defaults to 100 messages, 5 minutes. */
+  history?: HistoryOptions;
+  /** Resolves the user of a request, sync or async. Defaults to `req.user`. */
+  currentUser?: (req: Request) => unknown;
+  /** Receives every failed broadcast. Defaults to logging it with its stream and partial. */
+  onError?: ErrorHandler;
+  /** Milliseconds between heartbeat comments on an open stream; `null` for none. Defaults to 15,000. */
+  heartbeat?: number | null;
+  /** The reconnection delay, in milliseconds, sent as `retry:`. Defaults to 2,000. */
+  retry?: number;
+  /**
+   * Milliseconds between checks of `userPassesTest` on open connections, closing those whose user
+   * no longer passes; `null` for none. Defaults to 60,000.
+   */
+  recheckInterval?: number | null;
+  /** Milliseconds a signed stream name stays valid; `null` for ever. Defaults to `null`. */
+  tokenTtl?: number | null;
+  /**
+   * Bytes that may wait in memory for one slow client before it is dropped (it reconnects and
+   * replays). Defaults to 1,048,576 (1 MiB).
+   */
+  maxQueuedBytes?: number;
+  /**
+   * Folders searched for `streams.ts` / `streams.js` files whose exported stream classes are
+   * registered; `null` for none. Defaults to the folder of the entry script, unless it lies in
+   * node_modules.
+   */
+  discover?: string | string[] | null;
+}
+
+/** The options after defaults are applied and checked. */
+export interface ResolvedOptions {
+  secret: string;
+  path: string;
+  views: string;
+  broker: Broker | undefined;
+  history: HistoryOptions;
+  currentUser: (req: Request) => unknown;
+  onError: ErrorHandler | undefined;
+  heartbeat: number | null;
+  retry: number;
+  recheckInterval: number | null;
+  tokenTtl: number | null;
+  maxQueuedBytes: number;
+  discover: string[];
+}
+
+/** The defaults, applied once when the middleware is built. */
+export const DEFAULTS = Object.freeze({
+  path: '/turbo-streams',
+  heartbeat: 15_000,
+  retry: 2_000,
+  recheckInterval: 60_000,
+  tokenTtl: null,
+  maxQueuedBytes: 1024 * 1024,
+});
+
+/** The secret used when none is given outside production, made once per process. */
+let developmentSecret: string | undefined;
+
+/** Applies defaults and checks every option, throwing a TurboExpressError naming the bad one. */
+export function resolveOptions(options: TurboStreamsOptions = {}): ResolvedOptions {
+  if (options === null || typeof options !== 'object') {
+    throw invalid('turboStreams() takes an options object');
+  }
+  return {
+    secret: resolveSecret(options.secret),
+    path: resolvePath(options.path),
+    views: path.resolve(optionalString(options.views, 'views') ?? 'views'),
+    broker: options.broker,
+    history: options.history ?? {},
+    currentUser: optionalFunction(options.currentUser, 'currentUser') ?? defaultCurrentUser,
+    onError: optionalFunction(options.onError, 'onError'),
+    heartbeat: interval(options.heartbeat, 'heartbeat', DEFAULTS.heartbeat),
+    retry: interval(options.retry, 'retry', DEFAULTS.retry) ?? DEFAULTS.retry,
+    recheckInterval: interval(options.recheckInterval, 'recheckInterval', DEFAULTS.recheckInterval),
+    tokenTtl: interval(options.tokenTtl, 'tokenTtl', DEFAULTS.tokenTtl),
+    maxQueuedBytes: interval(options.maxQueuedBytes, 'maxQueuedBytes', DEFAULTS.maxQueuedBytes) ?? DEFAULTS.maxQueuedBytes,
+    discover: resolveDiscover(options.discover),
+  };
+}
+
+function defaultCurrentUser(req: Request): unknown {
+  return (req as Request & { user?: unknown }).user;
+}
+
+function resolveSecret(secret: unknown): string {
+  if (typeof secret === 'string' && secret.length > 0) return secret;
+  if (secret !== undefined) throw invalid('"secret" must be a non-empty string');
+  if (process.env.NODE_ENV === 'production') {
+    throw new TurboExpressError(
+      ErrorCodes.SECRET_REQUIRED,
+      'A secret is required to sign stream names in production: pass turboStreams({ secret }), for example from process.env.TURBO_SECRET',
+    );
+  }
+  if (developmentSecret === undefined) {
+    developmentSecret = require('node:crypto').randomBytes(32).toString('hex') as string;
+    console.warn(
+      'turbo-express: no "secret" given to turboStreams(); stream names are signed with a random secret that lasts as long as this process. Set one before running more than one process or in production.',
+    );
+  }
+  return developmentSecret;
+}
+
+function resolvePath(value: unknown): string {
+  const given = optionalString(value, 'path') ?? DEFAULTS.path;
+  if (!given.startsWith('/')) throw invalid('"path" must start with "/"');
+  return given.replace(/\/+$/, '') || '/';
+}
+
+function resolveDiscover(value: unknown): string[] {
+  if (value === null) return [];
+  if (value === undefined) {
+    const entry = process.argv[1];
+    const isApp = entry !== undefined && !entry.split(path.sep).includes('node_modules');
+    return isApp ? [path.dirname(path.resolve(entry))] : [];
+  }
+  const folders = Array.isArray(value) ? value : [value];
+  for (const folder of folders) {
+    if (typeof folder !== 'string') throw invalid('"discover" must be a folder, a list of folders or null');
+  }
+  return folders.map((folder: string) => path.resolve(folder));
+}
+
+function interval<T extends number | null>(value: unknown, name: string, fallback: T): number | T {
+  if (value === undefined) return fallback;
+  if (value === null) return null as T;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw invalid(`"${name}" must be a number of at least 0, or null to turn it off`);
+  }
+  return value;
+}
+
+function optionalString(value: unknown, name: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw invalid(`"${name}" must be a string`);
+  return value;
+}
+
+function optionalFunction<F>(value: F | undefined, name: string): F | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'function') throw invalid(`"${name}" must be a function`);
+  return value;
+}
+
+function invalid(message: string): TurboExpressError {
+  return new TurboExpressError(ErrorCodes.INVALID_OPTION, `turboStreams(): ${message}`);
+}

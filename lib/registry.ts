@@ -1,0 +1,119 @@
+import type { Model, ModelStatic } from 'sequelize';
+import createDebug from 'debug';
+import { ErrorCodes, TurboExpressError } from './errors';
+import { installModelHooks } from './model-hooks';
+import { isModelStreamClass, ModelStream, type ModelStreamClass } from './model-stream';
+import { Stream, splitStreamName, type StreamClass } from './stream';
+
+const debug = createDebug('turbo-express:registry');
+
+/** Stream classes by the first part of their names. */
+const byName = new Map<string, StreamClass>();
+/** ModelStream classes by the model they serve. */
+const byModel = new Map<ModelStatic<Model>, ModelStreamClass>();
+
+/**
+ * Registers a stream class, so that pages can subscribe to its streams and, for a ModelStream,
+ * so that its model's rows get a `.stream` and their writes reach `onSave` and `onDelete`.
+ *
+ * Registering the same class again does nothing. A class with the same name as a registered one
+ * replaces it (a module loaded twice); a different ModelStream for a model that has one, or a
+ * different class claiming a taken stream name, is an error.
+ */
+export function registerStream(streamClass: StreamClass): void {
+  if (typeof streamClass !== 'function' || !(streamClass.prototype instanceof Stream)) {
+    throw new TurboExpressError(
+      ErrorCodes.INVALID_STREAM_CLASS,
+      `registerStream() takes a class extending Stream or ModelStream, not ${describe(streamClass)}`,
+    );
+  }
+  if (isModelStreamClass(streamClass)) registerModelStream(streamClass);
+
+  const baseName = validBaseName(streamClass);
+  const existing = byName.get(baseName);
+  if (existing !== undefined && existing !== streamClass && existing.name !== streamClass.name) {
+    throw new TurboExpressError(
+      ErrorCodes.DUPLICATE_STREAM_NAME,
+      `${streamClass.name} and ${existing.name} both name their streams "${baseName}": set a different static streamName on one`,
+    );
+  }
+  byName.set(baseName, streamClass);
+  debug('registered %s as %s', streamClass.name, baseName);
+}
+
+function registerModelStream(streamClass: ModelStreamClass): void {
+  const model = streamClass.model;
+  if (typeof model !== 'function' || typeof (model as ModelStatic<Model>).addHook !== 'function') {
+    throw new TurboExpressError(
+      ErrorCodes.INVALID_STREAM_CLASS,
+      `${streamClass.name} extends ModelStream but has no Sequelize model: add "static model = YourModel"`,
+    );
+  }
+  const existing = byModel.get(model);
+  if (existing !== undefined && existing !== streamClass && existing.name !== streamClass.name) {
+    throw new TurboExpressError(
+      ErrorCodes.DUPLICATE_MODEL_STREAM,
+      `${model.name} already has the ModelStream ${existing.name}; ${streamClass.name} cannot be a second one`,
+    );
+  }
+  byModel.set(model, streamClass);
+  installModelHooks(model);
+  defineStreamProperty(model);
+}
+
+/** Gives every instance of `model` a `.stream` getter that builds its ModelStream. */
+function defineStreamProperty(model: ModelStatic<Model>): void {
+  if (Object.prototype.hasOwnProperty.call(model.prototype, 'stream')) return;
+  Object.defineProperty(model.prototype, 'stream', {
+    configurable: true,
+    enumerable: false,
+    get(this: Model) {
+      return streamFor(this);
+    },
+  });
+}
+
+function validBaseName(streamClass: StreamClass): string {
+  const baseName = streamClass.baseName;
+  if (typeof baseName !== 'string' || baseName === '' || baseName.includes(':')) {
+    throw new TurboExpressError(
+      ErrorCodes.INVALID_STREAM_CLASS,
+      `${streamClass.name}'s stream name ${JSON.stringify(baseName)} must be a non-empty string without ":"`,
+    );
+  }
+  return baseName;
+}
+
+/** The ModelStream of a row, or `null` when its model has none registered. */
+export function streamFor<M extends Model>(instance: M): ModelStream<M> | null {
+  const streamClass = byModel.get(instance.constructor as ModelStatic<Model>);
+  return streamClass === undefined ? null : (new streamClass(instance) as unknown as ModelStream<M>);
+}
+
+/** The ModelStream class registered for `model`, if any. */
+export function streamClassFor(model: ModelStatic<Model>): ModelStreamClass | undefined {
+  return byModel.get(model);
+}
+
+/** Builds the stream a full stream name stands for, or `null` when nothing stands behind it. */
+export async function resolveStream(name: string): Promise<Stream | null> {
+  const { base, key } = splitStreamName(name);
+  const streamClass = byName.get(base);
+  if (streamClass === undefined) return null;
+  return streamClass.resolve(key);
+}
+
+/** Tells whether a stream class is registered under its name. */
+export function isRegistered(streamClass: StreamClass): boolean {
+  return byName.get(streamClass.baseName) === streamClass;
+}
+
+/** Forgets every registration; for tests that define their classes anew. Hooks stay installed. */
+export function clearRegistry(): void {
+  byName.clear();
+  byModel.clear();
+}
+
+function describe(value: unknown): string {
+  return typeof value === 'function' ? `the function ${value.name || '(anonymous)'}` : typeof value;
+}

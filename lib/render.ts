@@ -1,0 +1,78 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import pug from 'pug';
+import createDebug from 'debug';
+import { ErrorCodes, TurboExpressError } from './errors';
+
+const debug = createDebug('turbo-express:render');
+
+/** Locals handed to a partial. */
+export type Locals = Record<string, unknown>;
+
+/**
+ * Finds Pug partials in a views folder, compiles each once and keeps the compiled function, so a
+ * broadcast costs one call of that function however many pages are listening.
+ */
+export class Renderer {
+  readonly viewsDir: string;
+  private readonly compiled = new Map<string, pug.compileTemplate>();
+
+  /** @param viewsDir The folder partial names are relative to, like Express's `views`. */
+  constructor(viewsDir: string) {
+    this.viewsDir = path.resolve(viewsDir);
+  }
+
+  /**
+   * Renders the partial `name` (`'chat/message'` is `<views>/chat/message.pug`) with `locals`.
+   * Throws a TurboExpressError with code TEMPLATE_NOT_FOUND or RENDER_FAILED.
+   */
+  render(name: string, locals: Locals): string {
+    const template = this.compiled.get(name) ?? this.compile(name);
+    try {
+      return template(locals);
+    } catch (error) {
+      throw new TurboExpressError(
+        ErrorCodes.RENDER_FAILED,
+        `The partial "${name}" threw while rendering: ${(error as Error)?.message ?? error}`,
+        { template: name },
+        error,
+      );
+    }
+  }
+
+  /** Forgets every compiled partial, so edited files are read again. */
+  clear(): void {
+    this.compiled.clear();
+  }
+
+  private compile(name: string): pug.compileTemplate {
+    const file = this.resolve(name);
+    debug('compile %s', file);
+    try {
+      const template = pug.compileFile(file, { basedir: this.viewsDir });
+      this.compiled.set(name, template);
+      return template;
+    } catch (error) {
+      throw new TurboExpressError(
+        ErrorCodes.RENDER_FAILED,
+        `The partial "${name}" does not compile: ${(error as Error)?.message ?? error}`,
+        { template: name },
+        error,
+      );
+    }
+  }
+
+  private resolve(name: string): string {
+    const relative = name.endsWith('.pug') ? name : `${name}.pug`;
+    const file = path.resolve(this.viewsDir, relative);
+    const isInside = file.startsWith(this.viewsDir + path.sep);
+    if (!isInside || !fs.existsSync(file)) {
+      throw new TurboExpressError(
+        ErrorCodes.TEMPLATE_NOT_FOUND,
+        `No partial "${name}" in ${this.viewsDir}: create ${relative} there or set the "views" option of turboStreams()`,
+        { template: name },
+      );
+    }
+    return file;
+  }
+}
