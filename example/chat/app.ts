@@ -78,14 +78,14 @@ export function createChatApp({ secret, broker }: ChatOptions) {
     if (message === null) return res.status(404).send('No such message');
     const body = String(req.body.body ?? '').trim();
     if (body !== '') await message.update({ body });
-    if (acceptsTurboStream(req)) return res.status(204).end();
+    if (acceptsTurboStream(req)) return res.turboStream.send();
     res.redirect(303, `/rooms/${message.roomId}`);
   });
 
   app.post('/messages/:id/delete', async (req, res) => {
     const message = await Message.findByPk(req.params.id);
     if (message !== null) await message.destroy();
-    if (acceptsTurboStream(req)) return res.status(204).end();
+    if (acceptsTurboStream(req)) return res.turboStream.send();
     res.redirect(303, message ? `/rooms/${message.roomId}` : '/');
   });
 
