@@ -1,0 +1,71 @@
+import { expect } from 'chai';
+import { ErrorCodes, turboStreamTag } from '../lib';
+import { validateAttributes } from '../lib/turbo-stream';
+
+describe('turboStreamTag', () => {
+  it('wraps content in a template for append', () => {
+    expect(turboStreamTag('append', { target: 'messages' }, '<p>hi</p>')).to.equal(
+      '<turbo-stream action="append" target="messages"><template><p>hi</p></template></turbo-stream>',
+    );
+  });
+
+  it('writes targets for a CSS selector', () => {
+    expect(turboStreamTag('update', { targets: '.unread > li' }, 'x')).to.equal(
+      '<turbo-stream action="update" targets=".unread &gt; li"><template>x</template></turbo-stream>',
+    );
+  });
+
+  it('sends remove without a template', () => {
+    expect(turboStreamTag('remove', { target: 'message-7' })).to.equal(
+      '<turbo-stream action="remove" target="message-7"></turbo-stream>',
+    );
+  });
+
+  it('writes method="morph" for replace', () => {
+    expect(turboStreamTag('replace', { target: 'card', method: 'morph' }, '<div id="card"></div>')).to.equal(
+      '<turbo-stream action="replace" target="card" method="morph"><template><div id="card"></div></template></turbo-stream>',
+    );
+  });
+
+  it('writes refresh with its request id, method and scroll', () => {
+    expect(turboStreamTag('refresh', { requestId: 'r-1', method: 'morph', scroll: 'preserve' })).to.equal(
+      '<turbo-stream action="refresh" method="morph" scroll="preserve" request-id="r-1"></turbo-stream>',
+    );
+  });
+
+  it('escapes every attribute', () => {
+    expect(turboStreamTag('remove', { target: `a"><script>alert('x')</script>` })).to.equal(
+      '<turbo-stream action="remove" target="a&quot;&gt;&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"></turbo-stream>',
+    );
+  });
+
+  for (const action of ['before', 'after', 'prepend'] as const) {
+    it(`builds ${action}`, () => {
+      expect(turboStreamTag(action, { target: 't' }, 'c')).to.equal(
+        `<turbo-stream action="${action}" target="t"><template>c</template></turbo-stream>`,
+      );
+    });
+  }
+});
+
+describe('validateAttributes', () => {
+  it('refuses an action with neither target nor targets', () => {
+    expect(() => validateAttributes('append', {})).to.throw(/exactly one of "target"/).with.property('code', ErrorCodes.INVALID_TARGET);
+  });
+
+  it('refuses an action with both target and targets', () => {
+    expect(() => validateAttributes('remove', { target: 'a', targets: '.a' })).to.throw().with.property('code', ErrorCodes.INVALID_TARGET);
+  });
+
+  it('refuses a target on refresh', () => {
+    expect(() => validateAttributes('refresh', { target: 'a' })).to.throw(/whole page/);
+  });
+
+  it('refuses method="morph" on append', () => {
+    expect(() => validateAttributes('append', { target: 'a', method: 'morph' })).to.throw(/only honoured by replace, update and refresh/);
+  });
+
+  it('refuses an empty target', () => {
+    expect(() => validateAttributes('update', { target: '' })).to.throw(/non-empty string/);
+  });
+});
