@@ -1,0 +1,132 @@
+import path from 'node:path';
+import { expect } from 'chai';
+import { DataTypes, Model, Sequelize } from 'sequelize';
+import {
+  discoverStreams,
+  ErrorCodes,
+  ModelStream,
+  registerStream,
+  resolveStream,
+  Stream,
+  streamFor,
+  TurboExpressError,
+} from '../lib';
+
+class Note extends Model {
+  declare id: number;
+  declare stream: ModelStream<Note>;
+}
+
+describe('registerStream', () => {
+  let sequelize: Sequelize;
+
+  beforeEach(async () => {
+    sequelize = new Sequelize({ dialect: 'sqlite', storage: ':memory:', logging: false });
+    Note.init({ id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true }, text: DataTypes.STRING }, { sequelize, modelName: 'Note' });
+    await sequelize.sync();
+  });
+
+  afterEach(() => sequelize.close());
+
+  it('gives every row of the model a .stream named after the model and key', async () => {
+    class NoteStream extends ModelStream<Note> {
+      static override model = Note;
+    }
+    registerStream(NoteStream);
+    const note = await Note.create({ text: 'a' });
+    expect(note.stream).to.be.instanceOf(NoteStream);
+    expect(note.stream.name).to.equal(`Note:${note.id}`);
+    expect(note.stream.instance).to.equal(note);
+  });
+
+  it('refuses a second, different ModelStream for the same model', () => {
+    class NoteStream extends ModelStream<Note> {
+      static override model = Note;
+    }
+    class OtherNoteStream extends ModelStream<Note> {
+      static override model = Note;
+    }
+    registerStream(NoteStream);
+    expect(() => registerStream(OtherNoteStream))
+      .to.throw(TurboExpressError, /Note already has the ModelStream NoteStream; OtherNoteStream cannot be a second one/)
+      .with.property('code', ErrorCodes.DUPLICATE_MODEL_STREAM);
+  });
+
+  it('accepts the same class twice, and a same-named class from a module loaded again', () => {
+    const define = () =>
+      class NoteStream extends ModelStream<Note> {
+        static override model = Note;
+      };
+    const first = define();
+    registerStream(first);
+    registerStream(first);
+    const reloaded = define();
+    registerStream(reloaded);
+    expect((Note as unknown as { options: { hooks: Record<string, unknown[]> } }).options.hooks.afterCreate).to.have.length(1);
+  });
+
+  it('refuses a ModelStream without a model', () => {
+    class Orphan extends ModelStream {}
+    expect(() => registerStream(Orphan)).to.throw(/has no Sequelize model/).with.property('code', ErrorCodes.INVALID_STREAM_CLASS);
+  });
+
+  it('refuses something that is not a stream class', () => {
+    expect(() => registerStream((() => {}) as never)).to.throw(/takes a class extending Stream/);
+  });
+
+  it('refuses two classes claiming the same stream name', () => {
+    class Alpha extends Stream {
+      static override streamName = 'shared-name';
+    }
+    class Beta extends Stream {
+      static override streamName = 'shared-name';
+    }
+    registerStream(Alpha);
+    expect(() => registerStream(Beta)).to.throw(/both name their streams "shared-name"/);
+  });
+
+  it('resolves a stream name to the row it stands for, or null', async () => {
+    class NoteStream extends ModelStream<Note> {
+      static override model = Note;
+    }
+    registerStream(NoteStream);
+    const note = await Note.create({ text: 'a' });
+    const resolved = await resolveStream(`Note:${note.id}`);
+    expect(resolved).to.be.instanceOf(NoteStream);
+    expect((resolved as NoteStream).instance.id).to.equal(note.id);
+    expect(await resolveStream('Note:999')).to.equal(null);
+    expect(await resolveStream('Nobody:1')).to.equal(null);
+  });
+
+  it('finds no stream for a row of a model without one', () => {
+    class Loose extends Model {}
+    Loose.init({}, { sequelize, modelName: 'Loose' });
+    expect(streamFor(Loose.build())).to.equal(null);
+  });
+});
+
+describe('discoverStreams', () => {
+  const fixtures = path.join(__dirname, 'fixtures', 'discovery');
+
+  it('registers the stream classes exported by streams files, skipping node_modules', async () => {
+    const found = discoverStreams(path.join(fixtures, 'app'));
+    expect(found.map((streamClass) => streamClass.name).sort()).to.deep.equal([
+      'DiscoveredLobbyStream',
+      'DiscoveredScoresStream',
+    ]);
+    expect((await resolveStream('discovered-scores:7'))?.name).to.equal('discovered-scores:7');
+    expect((await resolveStream('DiscoveredLobbyStream'))?.name).to.equal('DiscoveredLobbyStream');
+  });
+
+  it('registers nothing twice when run twice', () => {
+    const first = discoverStreams(path.join(fixtures, 'app'));
+    const second = discoverStreams(path.join(fixtures, 'app'));
+    expect(second).to.deep.equal(first);
+  });
+
+  it('names the file that failed to load', () => {
+    expect(() => discoverStreams(path.join(fixtures, 'broken')))
+      .to.throw(/Could not load the streams file .*broken.streams\.ts: this streams file is broken/)
+      .with.property('code', ErrorCodes.DISCOVERY_FAILED);
+  });
+});
