@@ -12,10 +12,26 @@ export interface ConnectionOwner {
   forget(connection: Connection): void;
 }
 
+/** The headers of every SSE response, sent before any message. */
+export const SSE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'Content-Type': 'text/event-stream; charset=utf-8',
+  // no-transform also keeps compression() and proxies from re-encoding or batching the stream.
+  'Cache-Control': 'no-cache, no-transform',
+  Connection: 'keep-alive',
+  // nginx and some other proxies buffer responses unless told not to.
+  'X-Accel-Buffering': 'no',
+});
+
 /**
  * One open SSE response. Frames are queued and written together by `flush()`, so several
- * messages in one tick leave in one write. A client that stops reading is dropped once more than
- * `maxQueuedBytes` wait for it; it reconnects with `Last-Event-ID` and replays what it missed.
+ * messages in one tick leave in one write.
+ *
+ * Backpressure: once `res.write()` answers false, nothing more is written until the response
+ * emits `drain`; frames wait in this connection's queue instead. A client whose queue grows past
+ * `maxQueuedBytes` is dropped: it reconnects with `Last-Event-ID` and replays what it missed. The
+ * write's answer is trusted rather than `res.writableLength`, because a compressing middleware
+ * keeps the backlog in its own buffers, where `writableLength` never sees it (it stays 0 under
+ * compression() on Node 20).
  */
 export class Connection {
   readonly req: Request;
@@ -28,31 +44,45 @@ export class Connection {
 
   private readonly owner: ConnectionOwner;
   private readonly maxQueuedBytes: number;
-  private pending: Buffer | Buffer[] | null = null;
+  private queue: Buffer[] = [];
+  private queuedBytes = 0;
+  private isDirty = false;
+  /** True from a write that `res.write()` refused until the response drains. */
+  private isCongested = false;
   /** While replay runs, live messages wait here with their ids, to drop what replay sent. */
   private held: { id: string; frame: Buffer }[] | null = null;
+  private heldBytes = 0;
 
-  constructor(req: Request, res: Response, stream: Stream, owner: ConnectionOwner, maxQueuedBytes: number) {
+  constructor(
+    req: Request,
+    res: Response,
+    stream: Stream,
+    owner: ConnectionOwner,
+    maxQueuedBytes: number,
+  ) {
     this.req = req;
     this.res = res;
     this.stream = stream;
     this.streamName = stream.name;
     this.owner = owner;
     this.maxQueuedBytes = maxQueuedBytes;
-    res.on('close', () => this.close());
+    this.onClose = this.onClose.bind(this);
+    this.onDrain = this.onDrain.bind(this);
+    res.on('close', this.onClose);
+    res.on('drain', this.onDrain);
+  }
+
+  /** Bytes waiting for this client: in the queue and in the response's own buffer. */
+  get backlog(): number {
+    return this.queuedBytes + this.heldBytes + (this.isOpen ? this.res.writableLength : 0);
   }
 
   /** Sends the SSE headers and the `retry:` hint at once, before any message. */
   open(retryFrame: Buffer): void {
-    this.res.writeHead(200, {
-      'Content-Type': 'text/event-stream; charset=utf-8',
-      'Cache-Control': 'no-cache, no-transform',
-      Connection: 'keep-alive',
-      // nginx and some other proxies buffer responses unless told not to.
-      'X-Accel-Buffering': 'no',
-    });
+    this.res.writeHead(200, SSE_HEADERS);
     this.res.flushHeaders();
-    this.write(retryFrame);
+    this.enqueue(retryFrame);
+    this.flush();
   }
 
   /** Holds live messages until `release()`, while replay is being written. */
@@ -64,60 +94,93 @@ export class Connection {
   release(sentIds: ReadonlySet<string>): void {
     const held = this.held ?? [];
     this.held = null;
+    this.heldBytes = 0;
     for (const { id, frame } of held) if (!sentIds.has(id)) this.enqueue(frame);
   }
 
   /** Queues one live message; held while replay runs. */
   deliver(id: string, frame: Buffer): void {
-    if (this.held !== null) this.held.push({ id, frame });
-    else this.enqueue(frame);
-  }
-
-  /** Queues a frame to go out with the next flush. */
-  enqueue(frame: Buffer): void {
-    if (!this.isOpen) return;
-    const pending = this.pending;
-    if (pending === null) {
-      this.pending = frame;
-      this.owner.markDirty(this);
-    } else if (Array.isArray(pending)) {
-      pending.push(frame);
-    } else {
-      this.pending = [pending, frame];
-    }
-  }
-
-  /** Writes everything queued in one write, or drops the client if too much is waiting. */
-  flush(): void {
-    const pending = this.pending;
-    this.pending = null;
-    if (pending === null || !this.isOpen) return;
-    if (this.res.writableLength > this.maxQueuedBytes) {
-      debug('dropping %s: %d bytes queued', this.streamName, this.res.writableLength);
-      this.res.destroy();
+    if (this.held === null) {
+      this.enqueue(frame);
       return;
     }
-    this.write(Array.isArray(pending) ? Buffer.concat(pending) : pending);
+    this.held.push({ id, frame });
+    this.heldBytes += frame.length;
+    if (this.heldBytes + this.queuedBytes > this.maxQueuedBytes) this.drop();
+  }
+
+  /** Queues a frame to go out with the next flush, or drops the client if too much waits. */
+  enqueue(frame: Buffer): void {
+    this.push(frame, true);
+  }
+
+  /**
+   * Queues a replayed frame. Replay is exempt from `maxQueuedBytes`, since the history already
+   * bounds it: a replay larger than the cap would otherwise drop every reconnect for ever.
+   */
+  enqueueReplay(frame: Buffer): void {
+    this.push(frame, false);
+  }
+
+  private push(frame: Buffer, isCapped: boolean): void {
+    if (!this.isOpen) return;
+    this.queue.push(frame);
+    this.queuedBytes += frame.length;
+    if (isCapped && this.queuedBytes + this.heldBytes > this.maxQueuedBytes) {
+      this.drop();
+      return;
+    }
+    if (this.isDirty || this.isCongested) return;
+    this.isDirty = true;
+    this.owner.markDirty(this);
+  }
+
+  /** Writes everything queued, unless the response asked to wait for `drain`. */
+  flush(): void {
+    this.isDirty = false;
+    if (!this.isOpen || this.isCongested || this.queue.length === 0) return;
+    const frames = this.queue;
+    this.queue = [];
+    this.queuedBytes = 0;
+
+    const res = this.res;
+    // Corked, the frames leave in one writev without being copied into one Buffer per client.
+    res.cork();
+    let isAccepted = true;
+    for (let i = 0; i < frames.length; i++) isAccepted = res.write(frames[i]);
+    res.uncork();
+    // compression() holds output back until told to flush.
+    (res as Response & { flush?: () => void }).flush?.();
+    if (!isAccepted) this.isCongested = true;
   }
 
   /** Ends the response; the client may reconnect. */
   end(): void {
     if (!this.isOpen) return;
     this.res.end();
-    this.close();
+    this.onClose();
   }
 
-  private write(chunk: Buffer): void {
-    this.res.write(chunk);
-    // compression() holds output back until told to flush.
-    (this.res as Response & { flush?: () => void }).flush?.();
+  private drop(): void {
+    debug('dropping %s: %d bytes queued', this.streamName, this.queuedBytes);
+    this.res.destroy();
+    this.onClose();
   }
 
-  private close(): void {
+  private onDrain(): void {
+    if (!this.isCongested) return;
+    this.isCongested = false;
+    this.flush();
+  }
+
+  private onClose(): void {
     if (!this.isOpen) return;
     this.isOpen = false;
-    this.pending = null;
+    this.queue = [];
+    this.queuedBytes = 0;
     this.held = null;
+    this.heldBytes = 0;
+    this.res.off('drain', this.onDrain);
     this.owner.forget(this);
   }
 }

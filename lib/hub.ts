@@ -30,6 +30,8 @@ export class Hub implements ConnectionOwner {
   private connectionCount = 0;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private recheckTimer: NodeJS.Timeout | null = null;
+  /** Set while a round of re-checks runs, so that a slow `userPassesTest` never overlaps itself. */
+  private isRechecking = false;
   private readonly options: HubOptions;
 
   constructor(options: HubOptions) {
@@ -46,6 +48,15 @@ export class Hub implements ConnectionOwner {
   /** The number of streams with at least one open connection. */
   get streamCount(): number {
     return this.streams.size;
+  }
+
+  /** Bytes waiting in memory for clients that read slower than messages arrive. */
+  get backlog(): number {
+    let bytes = 0;
+    for (const connections of this.streams.values()) {
+      for (const connection of connections) bytes += connection.backlog;
+    }
+    return bytes;
   }
 
   /** Whether heartbeat or re-check timers are running. */
@@ -74,6 +85,7 @@ export class Hub implements ConnectionOwner {
     if (this.connectionCount === 1) this.startTimers();
   }
 
+  /** Schedules `connection.flush()` for the end of this turn of the event loop. */
   markDirty(connection: Connection): void {
     this.dirty.push(connection);
     if (this.isFlushScheduled) return;
@@ -81,6 +93,7 @@ export class Hub implements ConnectionOwner {
     setImmediate(this.flushAll);
   }
 
+  /** Stops delivering to a closed connection; stops the timers with the last one. */
   forget(connection: Connection): void {
     const connections = this.streams.get(connection.streamName);
     if (connections === undefined || connections[connection.slot] !== connection) return;
@@ -114,6 +127,7 @@ export class Hub implements ConnectionOwner {
     const { heartbeat, recheckInterval } = this.options;
     if (heartbeat !== null) {
       this.heartbeatTimer = setInterval(() => this.sendHeartbeats(), heartbeat);
+      // Unref'd: an open stream alone must not keep a process alive that is otherwise done.
       this.heartbeatTimer.unref();
     }
     if (recheckInterval !== null) {
@@ -136,8 +150,14 @@ export class Hub implements ConnectionOwner {
   }
 
   private async recheckAll(): Promise<void> {
-    const all = [...this.streams.values()].flat();
-    await Promise.all(all.map((connection) => this.recheck(connection)));
+    if (this.isRechecking) return;
+    this.isRechecking = true;
+    try {
+      const all = [...this.streams.values()].flat();
+      await Promise.all(all.map((connection) => this.recheck(connection)));
+    } finally {
+      this.isRechecking = false;
+    }
   }
 
   private async recheck(connection: Connection): Promise<void> {

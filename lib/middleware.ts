@@ -8,6 +8,7 @@ import { runInContext } from './context';
 import { discoverStreams } from './discovery';
 import { ErrorCodes, wrapError } from './errors';
 import { Hub } from './hub';
+import { flushRefreshes } from './refresh-debounce';
 import { resolveOptions, type ResolvedOptions, type TurboStreamsOptions } from './options';
 import { resolveStream } from './registry';
 import { Renderer } from './render';
@@ -18,6 +19,10 @@ import { turboStreamTag } from './turbo-stream';
 import { createSourceTagHelper, type TurboStreamFrom } from './source-tag';
 
 const debug = createDebug('turbo-express:sse');
+
+/** The one event a client gets when the history cannot cover what it missed: reload the page. */
+const REFRESH = turboStreamTag('refresh', {});
+const NOTHING_SENT: ReadonlySet<string> = new Set();
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -42,8 +47,28 @@ export interface TurboStreamsMiddleware {
   readonly connectionCount: number;
   /** Resolves once the broker is started. */
   readonly ready: Promise<void>;
-  /** Ends every open stream, stops every timer and closes the broker, so the server can close. */
+  /** A snapshot of what the SSE side holds, for monitoring and tests. */
+  stats(): TurboStreamsStats;
+  /**
+   * Ends every open stream, stops every timer and closes the broker, so that `server.close()`
+   * completes. Subscriptions arriving afterwards get 503. Calling it again does nothing.
+   */
   close(): Promise<void>;
+}
+
+/** What {@link TurboStreamsMiddleware.stats} reports. */
+export interface TurboStreamsStats {
+  /** Open SSE connections in this process. */
+  connections: number;
+  /** Streams with at least one open connection in this process. */
+  streams: number;
+  /**
+   * Bytes waiting in memory for clients that read slower than messages arrive; each client's
+   * share is capped by `maxQueuedBytes` (replay aside), past which it is dropped.
+   */
+  backlogBytes: number;
+  /** Whether heartbeat or re-check timers are running; false once no connection is open. */
+  hasTimers: boolean;
 }
 
 /**
@@ -84,41 +109,56 @@ export function turboStreams(options: TurboStreamsOptions = {}): TurboStreamsMid
   const prefix = resolved.path === '/' ? '/' : `${resolved.path}/`;
   const sourceTag = createSourceTagHelper(signer, resolved, broker);
 
+  let isClosed = false;
+
   async function subscribe(req: Request, res: Response, token: string): Promise<void> {
+    if (isClosed) return refuse(res, 503, 'shutting down');
     const verified = signer.verify(token);
     if (verified === null) return refuse(res, 403, 'bad stream name');
 
+    // A key the model cannot take (text for an integer key in PostgreSQL) makes findByPk throw:
+    // that name stands for nothing, so 404, not 500.
     const stream = await resolveStream(verified.name).catch((error: unknown) => {
       debug('resolving %s failed: %s', verified.name, (error as Error)?.message);
       return null;
     });
+    if (isGone(req, res)) return;
     if (stream === null) return refuse(res, 404, 'unknown stream');
-    if (!(await passes(stream, resolved, req))) return refuse(res, 403, 'userPassesTest failed');
+    if (!(await passes(stream, resolved, req))) {
+      if (!isGone(req, res)) refuse(res, 403, 'userPassesTest failed');
+      return;
+    }
     await ready;
-    if (res.destroyed || req.destroyed) return;
+    if (isGone(req, res)) return;
+    if (isClosed) return refuse(res, 503, 'shutting down');
 
     const connection = new Connection(req, res, stream, hub, resolved.maxQueuedBytes);
+    // From here every live message is held, and the gap position is taken in the same turn, so a
+    // refresh sent for a gap carries an id that nothing held comes before.
     connection.hold();
+    const gapId = broker.position();
     hub.add(connection);
     connection.open(retryFrame);
     debug('open %s (%d open)', connection.streamName, hub.size);
 
-    const lastEventId = req.get('last-event-id') ?? stringQuery(req.query.after);
+    const afterId = stringValue(req.get('last-event-id')) ?? stringValue(req.query.after);
+    if (afterId === undefined) return connection.release(NOTHING_SENT);
+    const missed = await broker.replay(connection.streamName, afterId).catch((error: unknown) => {
+      onBrokerError(wrapError(error, ErrorCodes.BROKER_FAILED, { stream: connection.streamName }));
+      return null;
+    });
+    // The client may have left while replay was awaited; the hub has forgotten it already.
+    if (!connection.isOpen) return;
+
+    if (missed === null) {
+      debug('gap on %s after %s: sending refresh', connection.streamName, afterId);
+      connection.enqueueReplay(encodeEvent(gapId, REFRESH));
+      return connection.release(NOTHING_SENT);
+    }
     const sentIds = new Set<string>();
-    if (lastEventId !== undefined) {
-      const missed = await broker.replay(connection.streamName, lastEventId).catch((error: unknown) => {
-        onBrokerError(wrapError(error, ErrorCodes.BROKER_FAILED, { stream: connection.streamName }));
-        return null;
-      });
-      if (missed === null) {
-        debug('gap on %s after %s: sending refresh', connection.streamName, lastEventId);
-        connection.enqueue(encodeEvent(broker.position(), turboStreamTag('refresh', {})));
-      } else {
-        for (const message of missed) {
-          sentIds.add(message.id);
-          connection.enqueue(encodeEvent(message.id, message.data));
-        }
-      }
+    for (const message of missed) {
+      sentIds.add(message.id);
+      connection.enqueueReplay(encodeEvent(message.id, message.data));
     }
     connection.release(sentIds);
   }
@@ -132,7 +172,7 @@ export function turboStreams(options: TurboStreamsOptions = {}): TurboStreamsMid
       if (token.length > 0 && !token.includes('/')) {
         subscribe(req, res, token).catch((error: unknown) => {
           debug('subscribe failed: %s', (error as Error)?.message);
-          if (!res.headersSent) refuse(res, 500, 'internal error');
+          if (!res.headersSent && !isGone(req, res)) refuse(res, 500, 'internal error');
           else res.destroy();
         });
         return;
@@ -146,8 +186,20 @@ export function turboStreams(options: TurboStreamsOptions = {}): TurboStreamsMid
     broker: { value: broker },
     ready: { value: ready },
     connectionCount: { get: () => hub.size },
+    stats: {
+      value: function stats(): TurboStreamsStats {
+        return {
+          connections: hub.size,
+          streams: hub.streamCount,
+          backlogBytes: hub.backlog,
+          hasTimers: hub.hasTimers,
+        };
+      },
+    },
     close: {
       value: async function close() {
+        if (isClosed) return;
+        isClosed = true;
         hub.closeAll();
         uninstallBroadcaster(broadcaster);
         await broker.close();
@@ -171,11 +223,22 @@ async function passes(
   }
 }
 
+const STATUS_TEXT: Readonly<Record<number, string>> = {
+  403: 'Forbidden',
+  404: 'Not Found',
+  503: 'Service Unavailable',
+};
+
 function refuse(res: Response, status: number, reason: string): void {
   debug('refused %d: %s', status, reason);
-  res.status(status).type('text/plain').send(status === 404 ? 'Not Found' : status === 403 ? 'Forbidden' : 'Error');
+  res.status(status).type('text/plain').send(STATUS_TEXT[status] ?? 'Error');
 }
 
-function stringQuery(value: unknown): string | undefined {
+/** Tells whether the client left while the request was being handled. */
+function isGone(req: Request, res: Response): boolean {
+  return req.destroyed || res.destroyed || res.writableEnded;
+}
+
+function stringValue(value: unknown): string | undefined {
   return typeof value === 'string' && value.length > 0 ? value : undefined;
 }

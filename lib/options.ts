@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Request } from 'express';
-import type { Broker, HistoryOptions } from './broker/broker';
+import { DEFAULT_HISTORY, type Broker, type HistoryOptions } from './broker/broker';
 import type { ErrorHandler } from './broadcaster';
 import { ErrorCodes, TurboExpressError } from './errors';
 
@@ -18,22 +18,34 @@ export interface TurboStreamsOptions {
   views?: string;
   /** Delivers messages between processes. Defaults to an in-process `MemoryBroker`. */
   broker?: Broker;
-  /** How much history the default broker keeps for replay. Defaults to 100 messages, 5 minutes. */
+  /**
+   * How much history the default broker keeps per stream for replay: `size` messages, none older
+   * than `maxAge` milliseconds. A reconnect that needs more than is kept gets one `refresh`
+   * action. `{ size: 0 }` keeps none. Defaults to 100 messages, 300,000 ms (5 minutes).
+   */
   history?: HistoryOptions;
   /** Resolves the user of a request, sync or async. Defaults to `req.user`. */
   currentUser?: (req: Request) => unknown;
   /** Receives every failed broadcast. Defaults to logging it with its stream and partial. */
   onError?: ErrorHandler;
-  /** Milliseconds between heartbeat comments on an open stream; `null` for none. Defaults to 15,000. */
+  /**
+   * Milliseconds between heartbeats on open streams: an SSE comment line (`:`), which clients
+   * ignore, so that proxies and load balancers do not close an idle stream. `null` for none; 0 is
+   * refused. Defaults to 15,000.
+   */
   heartbeat?: number | null;
   /** The reconnection delay, in milliseconds, sent as `retry:`. Defaults to 2,000. */
   retry?: number;
   /**
    * Milliseconds between checks of `userPassesTest` on open connections, closing those whose user
-   * no longer passes; `null` for none. Defaults to 60,000.
+   * no longer passes (or whose `currentUser` now throws); `null` for none; 0 is refused. Defaults
+   * to 60,000.
    */
   recheckInterval?: number | null;
-  /** Milliseconds a signed stream name stays valid; `null` for ever. Defaults to `null`. */
+  /**
+   * Milliseconds a signed stream name stays valid; a page older than this gets 403 when its stream
+   * reconnects, and must be reloaded. `null` for ever; 0 is refused. Defaults to `null`.
+   */
   tokenTtl?: number | null;
   /**
    * Bytes that may wait in memory for one slow client before it is dropped (it reconnects and
@@ -88,14 +100,14 @@ export function resolveOptions(options: TurboStreamsOptions = {}): ResolvedOptio
     path: resolvePath(options.path),
     views: path.resolve(optionalString(options.views, 'views') ?? 'views'),
     broker: options.broker,
-    history: options.history ?? {},
+    history: resolveHistory(options.history),
     currentUser: optionalFunction(options.currentUser, 'currentUser') ?? defaultCurrentUser,
     onError: optionalFunction(options.onError, 'onError'),
-    heartbeat: interval(options.heartbeat, 'heartbeat', DEFAULTS.heartbeat),
-    retry: interval(options.retry, 'retry', DEFAULTS.retry) ?? DEFAULTS.retry,
-    recheckInterval: interval(options.recheckInterval, 'recheckInterval', DEFAULTS.recheckInterval),
-    tokenTtl: interval(options.tokenTtl, 'tokenTtl', DEFAULTS.tokenTtl),
-    maxQueuedBytes: interval(options.maxQueuedBytes, 'maxQueuedBytes', DEFAULTS.maxQueuedBytes) ?? DEFAULTS.maxQueuedBytes,
+    heartbeat: period(options.heartbeat, 'heartbeat', DEFAULTS.heartbeat),
+    retry: count(options.retry, 'retry', DEFAULTS.retry, 0),
+    recheckInterval: period(options.recheckInterval, 'recheckInterval', DEFAULTS.recheckInterval),
+    tokenTtl: period(options.tokenTtl, 'tokenTtl', DEFAULTS.tokenTtl),
+    maxQueuedBytes: count(options.maxQueuedBytes, 'maxQueuedBytes', DEFAULTS.maxQueuedBytes, 1),
     discover: resolveDiscover(options.discover),
   };
 }
@@ -142,13 +154,47 @@ function resolveDiscover(value: unknown): string[] {
   return folders.map((folder: string) => path.resolve(folder));
 }
 
-function interval<T extends number | null>(value: unknown, name: string, fallback: T): number | T {
+/** The longest delay setInterval honours; a longer one fires after 1 ms instead. */
+const MAX_TIMER_DELAY = 2 ** 31 - 1;
+
+/**
+ * A period in milliseconds, or `null` for off. 0 is refused rather than read as "off": passed on
+ * to setInterval it would fire on every turn of the event loop.
+ */
+function period(value: unknown, name: string, fallback: number | null): number | null {
   if (value === undefined) return fallback;
-  if (value === null) return null as T;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw invalid(`"${name}" must be a number of at least 0, or null to turn it off`);
+  if (value === null) return null;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > MAX_TIMER_DELAY) {
+    throw invalid(
+      `"${name}" must be a number of milliseconds from 1 to ${MAX_TIMER_DELAY}, or null to turn it off; got ${describeValue(value)}`,
+    );
   }
   return value;
+}
+
+/** A whole number of at least `min`. */
+function count(value: unknown, name: string, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+    throw invalid(`"${name}" must be a whole number of at least ${min}; got ${describeValue(value)}`);
+  }
+  return value;
+}
+
+function resolveHistory(value: unknown): HistoryOptions {
+  if (value === undefined) return {};
+  if (value === null || typeof value !== 'object') {
+    throw invalid('"history" must be an object such as { size: 100, maxAge: 300000 }');
+  }
+  const { size, maxAge } = value as HistoryOptions;
+  return {
+    size: count(size, 'history.size', DEFAULT_HISTORY.size, 0),
+    maxAge: count(maxAge, 'history.maxAge', DEFAULT_HISTORY.maxAge, 0),
+  };
+}
+
+function describeValue(value: unknown): string {
+  return typeof value === 'number' ? String(value) : typeof value;
 }
 
 function optionalString(value: unknown, name: string): string | undefined {

@@ -11,8 +11,9 @@ export interface VerifiedStreamName {
 
 /**
  * Signs stream names so that a page can only subscribe to the streams the server rendered for it.
- * A token is `base64url(payload).base64url(hmac-sha256(secret, payload))`, where the payload is
- * the name, or the name and an expiry time in milliseconds since the epoch.
+ * A token is `base64url(payload).base64url(hmac-sha256(secret, base64url(payload)))`, where the
+ * payload is the JSON `["<name>"]`, or `["<name>", <expiry in ms since the epoch>]`. Any name,
+ * whatever characters it holds, comes out as URL-safe text without `/`, `.` or line breaks.
  */
 export class StreamNameSigner {
   private readonly secret: string;
@@ -35,8 +36,10 @@ export class StreamNameSigner {
     if (dot <= 0 || dot !== token.lastIndexOf('.')) return null;
 
     const encoded = token.slice(0, dot);
-    const given = Buffer.from(token.slice(dot + 1), 'base64url');
-    const expected = Buffer.from(this.digest(encoded), 'base64url');
+    // Compared as text: decoding base64url first would skip stray characters and accept many
+    // spellings of one signature.
+    const given = Buffer.from(token.slice(dot + 1));
+    const expected = Buffer.from(this.digest(encoded));
     if (given.length !== expected.length || !crypto.timingSafeEqual(given, expected)) return null;
 
     const payload = parsePayload(Buffer.from(encoded, 'base64url').toString());
@@ -57,7 +60,8 @@ function parsePayload(json: string): VerifiedStreamName | null {
   } catch {
     return null; // Only reachable with a valid signature over garbage: treat as tampered.
   }
-  if (!Array.isArray(value) || typeof value[0] !== 'string') return null;
-  const expiresAt = value.length > 1 && typeof value[1] === 'number' ? value[1] : null;
+  if (!Array.isArray(value) || typeof value[0] !== 'string' || value.length > 2) return null;
+  if (value.length === 2 && !Number.isFinite(value[1])) return null;
+  const expiresAt = value.length === 2 ? (value[1] as number) : null;
   return { name: value[0], expiresAt };
 }

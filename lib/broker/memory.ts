@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import createDebug from 'debug';
+import { ErrorCodes, TurboExpressError } from '../errors';
 import {
   DEFAULT_HISTORY,
   type Broker,
@@ -17,9 +18,16 @@ interface Entry extends BrokerMessage {
 
 interface StreamHistory {
   entries: Entry[];
-  /** The seq of the newest entry dropped because the history was full. */
-  evictedUpTo: number;
+  /**
+   * Replay after a seq below this cannot be proven whole: the newest seq dropped from this
+   * history (full or too old), or, for a history made anew, the seq of every history forgotten
+   * before it, since one of those may have been this stream's.
+   */
+  lostUpTo: number;
 }
+
+/** A seq as ids carry it: digits only, so that "0x10", "1e3" or " 5" are refused, not read. */
+const SEQ = /^(0|[1-9][0-9]{0,15})$/;
 
 /**
  * The in-process broker, the default: delivery within one Node process, history in memory.
@@ -35,13 +43,14 @@ export class MemoryBroker implements Broker {
   private readonly histories = new Map<string, StreamHistory>();
   private deliver: DeliverFn | null = null;
   private seq = 0;
-  /** Every entry with a seq at or below this was dropped for age, in every stream. */
-  private expiredUpTo = 0;
+  /** The newest seq of the histories forgotten for age: a stream without history lost up to it. */
+  private forgottenUpTo = 0;
   private sweepTimer: NodeJS.Timeout | null = null;
 
+  /** @param history How much to keep per stream; see {@link HistoryOptions}. */
   constructor(history: HistoryOptions = {}) {
-    this.size = history.size ?? DEFAULT_HISTORY.size;
-    this.maxAge = history.maxAge ?? DEFAULT_HISTORY.maxAge;
+    this.size = wholeNumber(history.size, 'size', DEFAULT_HISTORY.size);
+    this.maxAge = wholeNumber(history.maxAge, 'maxAge', DEFAULT_HISTORY.maxAge);
   }
 
   start(deliver: DeliverFn): void {
@@ -72,11 +81,10 @@ export class MemoryBroker implements Broker {
     const after = this.parse(afterId);
     if (after === null || after > this.seq) return null;
     this.expire(Date.now());
-    if (after < this.expiredUpTo) return null;
 
     const history = this.histories.get(stream);
-    if (history === undefined) return [];
-    if (after < history.evictedUpTo) return null;
+    if (history === undefined) return after < this.forgottenUpTo ? null : [];
+    if (after < history.lostUpTo) return null;
     return history.entries.filter((entry) => entry.seq > after);
   }
 
@@ -87,41 +95,55 @@ export class MemoryBroker implements Broker {
   }
 
   private record(entry: Entry): void {
-    if (this.size === 0 || this.maxAge === 0) {
-      this.expiredUpTo = entry.seq;
-      return;
-    }
     let history = this.histories.get(entry.stream);
     if (history === undefined) {
-      history = { entries: [], evictedUpTo: 0 };
+      history = { entries: [], lostUpTo: this.forgottenUpTo };
       this.histories.set(entry.stream, history);
     }
     history.entries.push(entry);
-    if (history.entries.length > this.size) {
+    if (history.entries.length > this.size || this.maxAge === 0) {
       const dropped = history.entries.shift()!;
-      history.evictedUpTo = dropped.seq;
+      history.lostUpTo = dropped.seq;
     }
   }
 
-  /** Drops entries older than maxAge; ages grow with seq, so one cut point covers all streams. */
+  /**
+   * Drops entries older than maxAge. A history left empty is forgotten, so that streams used once
+   * do not pile up; `forgottenUpTo` remembers how far such histories reached.
+   */
   private expire(now: number): void {
     const cutoff = now - this.maxAge;
     for (const [stream, history] of this.histories) {
       const { entries } = history;
       let kept = 0;
       while (kept < entries.length && entries[kept].at <= cutoff) kept += 1;
-      if (kept === 0) continue;
-      this.expiredUpTo = Math.max(this.expiredUpTo, entries[kept - 1].seq);
-      if (kept === entries.length) this.histories.delete(stream);
-      else entries.splice(0, kept);
+      if (kept > 0) {
+        history.lostUpTo = Math.max(history.lostUpTo, entries[kept - 1].seq);
+        entries.splice(0, kept);
+      }
+      if (entries.length === 0) {
+        this.forgottenUpTo = Math.max(this.forgottenUpTo, history.lostUpTo);
+        this.histories.delete(stream);
+        debug('forgot the history of %s up to %d', stream, history.lostUpTo);
+      }
     }
-    debug('expired up to %d', this.expiredUpTo);
   }
 
   private parse(id: string): number | null {
     const dash = id.lastIndexOf('-');
     if (dash <= 0 || id.slice(0, dash) !== this.epoch) return null;
-    const seq = Number(id.slice(dash + 1));
-    return Number.isSafeInteger(seq) && seq >= 0 ? seq : null;
+    const digits = id.slice(dash + 1);
+    return SEQ.test(digits) ? Number(digits) : null;
   }
+}
+
+function wholeNumber(value: unknown, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new TurboExpressError(
+      ErrorCodes.INVALID_OPTION,
+      `MemoryBroker: history.${name} must be a whole number of at least 0`,
+    );
+  }
+  return value;
 }
