@@ -7,11 +7,16 @@ const debug = createDebug('turbo-express:commit');
 export type Job = () => Promise<void>;
 
 const PENDING = Symbol('turbo-express:pending-jobs');
+const OUTCOME = Symbol('turbo-express:outcome');
+
+/** How a watched transaction really ended, as its wrapped commit and rollback saw it. */
+type Outcome = 'committed' | 'commit-failed' | 'rolled-back';
 
 interface TrackedTransaction extends Transaction {
   parent?: TrackedTransaction | null;
   finished?: string;
   [PENDING]?: Job[];
+  [OUTCOME]?: Outcome;
 }
 
 /**
@@ -29,9 +34,13 @@ class SerialQueue {
     return next;
   }
 
-  /** Resolves once every job queued so far has run. */
-  settled(): Promise<void> {
-    return this.tail;
+  /** Resolves once every job queued so far, and every job those jobs queued, has run. */
+  async settled(): Promise<void> {
+    let seen: Promise<void>;
+    do {
+      seen = this.tail;
+      await seen;
+    } while (seen !== this.tail);
   }
 }
 
@@ -39,8 +48,8 @@ const queue = new SerialQueue();
 
 /**
  * Resolves once every `onSave` / `onDelete` queued so far has run: those of writes made without a
- * transaction and those of transactions already committed. For tests and scripts that must see
- * a write's broadcasts before going on.
+ * transaction and those of transactions already committed, including writes those hooks made in
+ * turn. For tests and scripts that must see a write's broadcasts before going on.
  */
 export function broadcastsSettled(): Promise<void> {
   return queue.settled();
@@ -52,18 +61,22 @@ export function broadcastsSettled(): Promise<void> {
  * are released and drop them when rolled back; a rollback or a failed COMMIT drops them all.
  *
  * Sequelize's own `afterCommit` is not used: Sequelize 6 runs those callbacks even when the COMMIT
- * statement fails, which would broadcast a write the database refused.
+ * statement fails (and marks the transaction `finished: 'commit'` all the same), which would
+ * broadcast a write the database refused.
  */
 export function runAfterCommit(transaction: Transaction | null | undefined, job: Job): void {
   const tracked = transaction as TrackedTransaction | null | undefined;
   if (!tracked) {
     queue.enqueue(job);
-  } else if (tracked.finished === 'commit') {
-    queue.enqueue(job); // Reached only by a hook firing after its transaction ended.
-  } else if (tracked.finished) {
-    debug('dropped a job for a transaction that ended with %s', tracked.finished);
-  } else {
+  } else if (!tracked.finished) {
     pendingJobs(tracked).push(job);
+  } else if (tracked.finished === 'commit' && tracked[OUTCOME] !== 'commit-failed') {
+    // Reached by an explicit broadcast after its transaction ended. A released savepoint is not
+    // durable yet: its parent decides.
+    if (tracked.parent) runAfterCommit(tracked.parent, job);
+    else queue.enqueue(job);
+  } else {
+    debug('dropped a job for a transaction that ended with %s', tracked[OUTCOME] ?? tracked.finished);
   }
 }
 
@@ -77,20 +90,27 @@ function pendingJobs(transaction: TrackedTransaction): Job[] {
   return jobs;
 }
 
-/** Wraps commit and rollback of one transaction object, to learn how it really ended. */
+/**
+ * Wraps commit and rollback of one transaction object, to learn how it really ended. Managed
+ * transactions (`sequelize.transaction(async (t) => ...)`) call these same methods on the object.
+ */
 function watch(transaction: TrackedTransaction): void {
   const commit = transaction.commit;
   const rollback = transaction.rollback;
 
   transaction.commit = async function commitThenBroadcast(this: TrackedTransaction) {
+    if (transaction.finished) return commit.call(this); // Sequelize refuses a second end.
     try {
       await commit.call(this);
     } catch (error) {
+      transaction[OUTCOME] = 'commit-failed';
       debug('commit failed, dropping %d job(s)', takeJobs(transaction).length);
       throw error;
     }
+    transaction[OUTCOME] = 'committed';
     const jobs = takeJobs(transaction);
     if (transaction.parent) {
+      // Releasing a savepoint makes nothing durable: the jobs wait for the parent.
       for (const job of jobs) runAfterCommit(transaction.parent, job);
     } else {
       debug('committed, running %d job(s)', jobs.length);
@@ -99,6 +119,8 @@ function watch(transaction: TrackedTransaction): void {
   };
 
   transaction.rollback = async function rollbackAndForget(this: TrackedTransaction) {
+    if (transaction.finished) return rollback.call(this);
+    transaction[OUTCOME] = 'rolled-back';
     debug('rollback, dropping %d job(s)', takeJobs(transaction).length);
     return rollback.call(this);
   };

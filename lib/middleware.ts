@@ -9,6 +9,7 @@ import { discoverStreams } from './discovery';
 import { ErrorCodes, wrapError } from './errors';
 import { Hub } from './hub';
 import { flushRefreshes } from './refresh-debounce';
+import { flushRefreshes } from './refresh-debounce';
 import { resolveOptions, type ResolvedOptions, type TurboStreamsOptions } from './options';
 import { resolveStream } from './registry';
 import { Renderer } from './render';
@@ -200,6 +201,7 @@ export function turboStreams(options: TurboStreamsOptions = {}): TurboStreamsMid
       value: async function close() {
         if (isClosed) return;
         isClosed = true;
+        await flushRefreshes();
         hub.closeAll();
         uninstallBroadcaster(broadcaster);
         await broker.close();

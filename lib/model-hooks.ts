@@ -1,4 +1,4 @@
-import type { Model, ModelStatic, Transaction } from 'sequelize';
+import type { Model, ModelStatic, Sequelize, Transaction } from 'sequelize';
 import createDebug from 'debug';
 import { activeBroadcaster } from './broadcaster';
 import { currentContext, runInContext } from './context';
@@ -12,17 +12,21 @@ const debug = createDebug('turbo-express:hooks');
 /** The name every hook of turbo-express is registered under, so it is installed once. */
 const HOOK_NAME = 'turbo-express';
 
+/** Every hook turbo-express installs, and those older versions installed, removed on install. */
 const HOOK_TYPES = [
   'afterCreate',
   'afterUpdate',
   'afterDestroy',
   'afterRestore',
   'afterUpsert',
+  'afterBulkCreate',
   'beforeBulkCreate',
   'beforeBulkUpdate',
   'beforeBulkDestroy',
   'beforeBulkRestore',
 ] as const;
+
+type WriteKind = 'save' | 'delete';
 
 /** Options of {@link broadcastSaved} and {@link broadcastDeleted}. */
 export interface ExplicitBroadcastOptions {
@@ -50,6 +54,15 @@ export function broadcastDeleted(instance: Model, options: ExplicitBroadcastOpti
  * added, so installing twice leaves one of each. They look the stream class up when they run, so
  * a stream module loaded again replaces the old class rather than adding a second one.
  * `Model.init()` drops every hook, so streams are registered after their models are initialised.
+ *
+ * Each committed row write reaches `onSave` or `onDelete` once:
+ * - `Model.update`, `Model.destroy` and `Model.restore` with `where` run no per-row hooks unless
+ *   asked, so a before-bulk hook sets `individualHooks: true` (Sequelize 6 reads the option after
+ *   those hooks run): Sequelize then loads the matching rows first and runs one hook per row.
+ * - `bulkCreate` is not forced: with `individualHooks` Sequelize 6 saves the rows one by one and
+ *   silently drops `ignoreDuplicates` and `updateOnDuplicate`. Its rows are taken from
+ *   `afterBulkCreate` instead, unless the caller asked for `individualHooks` (then `afterCreate`
+ *   has them).
  */
 export function installModelHooks(model: ModelStatic<Model>): void {
   for (const type of HOOK_TYPES) model.removeHook(type, HOOK_NAME);
@@ -68,37 +81,51 @@ export function installModelHooks(model: ModelStatic<Model>): void {
     schedule(instance, 'save', true, options);
   });
   model.addHook('afterUpsert', HOOK_NAME, function afterUpsert(result: unknown, options: HookOptions) {
+    // Sequelize 6 reports `created` as null for SQLite and PostgreSQL alike: treated as an update.
     const [instance, created] = result as [Model, boolean | null];
     schedule(instance, 'save', created === true, options);
   });
+  model.addHook('afterBulkCreate', HOOK_NAME, function afterBulkCreate(instances: Model[], options: HookOptions) {
+    if (options.individualHooks === true) return; // afterCreate already saw each row.
+    const created = options.updateOnDuplicate === undefined;
+    for (const instance of instances) {
+      if (hasPrimaryKey(instance)) schedule(instance, 'save', created, options);
+    }
+  });
 
-  // Bulk writes run no per-row hooks unless asked; asking makes Sequelize load the rows first,
-  // so each changed row reaches onSave or onDelete exactly once.
-  const forceRowHooks = (options: { individualHooks?: boolean }) => {
+  const forceRowHooks = function forceRowHooks(options: { individualHooks?: boolean }) {
     options.individualHooks = true;
   };
-  model.addHook('beforeBulkCreate', HOOK_NAME, (_rows: unknown, options: HookOptions) => forceRowHooks(options));
   model.addHook('beforeBulkUpdate', HOOK_NAME, forceRowHooks);
   model.addHook('beforeBulkDestroy', HOOK_NAME, forceRowHooks);
   model.addHook('beforeBulkRestore', HOOK_NAME, forceRowHooks);
 }
 
-function schedule(instance: Model, kind: 'save' | 'delete', created: boolean, options: HookOptions): void {
-  const context = currentContext();
-  if (context.suppressed) return;
-  const stream = streamFor(instance);
-  if (stream === null) return;
+/**
+ * Queues the row's `onSave` or `onDelete` on the write's transaction, with the context of the code
+ * that wrote. Never throws: a hook that throws would fail the user's write.
+ */
+function schedule(instance: Model, kind: WriteKind, created: boolean, options: HookOptions): void {
+  try {
+    const context = currentContext();
+    if (context.suppressed) return;
+    const stream = streamFor(instance);
+    if (stream === null) return;
 
-  const transaction = (options.transaction ?? clsTransaction(instance)) as Transaction | undefined;
-  runAfterCommit(transaction, () => runInContext(context, () => runHook(stream, kind, created, options)));
+    const sequelize = (instance.constructor as ModelStatic<Model>).sequelize;
+    const transaction = options.transaction === undefined ? clsTransaction(sequelize) : options.transaction;
+    runAfterCommit(transaction as Transaction | null | undefined, function runStreamHook() {
+      return outsideClsTransaction(sequelize, () =>
+        runInContext(context, () => runHook(stream, kind, created, options)),
+      );
+    });
+  } catch (error) {
+    const action = kind === 'save' ? 'onSave' : 'onDelete';
+    activeBroadcaster().report(error, ErrorCodes.HOOK_FAILED, { action });
+  }
 }
 
-async function runHook(
-  stream: ModelStream,
-  kind: 'save' | 'delete',
-  created: boolean,
-  options: HookOptions,
-): Promise<void> {
+async function runHook(stream: ModelStream, kind: WriteKind, created: boolean, options: HookOptions): Promise<void> {
   try {
     if (kind === 'save') await stream.onSave(stream.instance, created, options);
     else await stream.onDelete(stream.instance, options);
@@ -116,8 +143,39 @@ function safeName(stream: ModelStream): string {
   }
 }
 
-function clsTransaction(instance: Model): Transaction | undefined {
-  const sequelize = (instance.constructor as ModelStatic<Model>).sequelize;
-  const cls = (sequelize?.constructor as { _cls?: { get(key: string): unknown } } | undefined)?._cls;
-  return cls?.get('transaction') as Transaction | undefined;
+function hasPrimaryKey(instance: Model): boolean {
+  const model = instance.constructor as ModelStatic<Model>;
+  const key = instance.get(model.primaryKeyAttribute) as unknown;
+  return key !== null && key !== undefined;
+}
+
+/** The namespace given to `Sequelize.useCLS()`, as far as turbo-express needs it. */
+interface ClsNamespace {
+  get(key: string): unknown;
+  set(key: string, value: unknown): unknown;
+  run(fn: () => void): unknown;
+}
+
+function clsOf(sequelize: Sequelize | undefined): ClsNamespace | undefined {
+  return (sequelize?.constructor as { _cls?: ClsNamespace } | undefined)?._cls;
+}
+
+function clsTransaction(sequelize: Sequelize | undefined): Transaction | undefined {
+  return (clsOf(sequelize)?.get('transaction') ?? undefined) as Transaction | undefined;
+}
+
+/**
+ * Runs a stream hook with no CLS transaction: its own queries must not join the transaction that
+ * just committed (Sequelize refuses a finished one) nor one still open around a write that passed
+ * `transaction: null`.
+ */
+function outsideClsTransaction<T>(sequelize: Sequelize | undefined, fn: () => T): T {
+  const cls = clsOf(sequelize);
+  if (cls === undefined || !cls.get('transaction')) return fn();
+  let result!: T;
+  cls.run(function withoutTransaction() {
+    cls.set('transaction', null);
+    result = fn();
+  });
+  return result;
 }

@@ -1,4 +1,5 @@
 import { broadcastsSettled } from './commit-queue';
+import { flushRefreshes } from './refresh-debounce';
 import type { TurboStreamAction } from './turbo-stream';
 
 /** One broadcast as a {@link BroadcastRecorder} saw it. */
@@ -21,8 +22,10 @@ export interface RecordedBroadcast {
 
 /**
  * Captures what application code broadcasts, without a server, for the application's own tests:
- * every broadcast sent while it records is appended to `broadcasts`. Get one from
- * `recordBroadcasts()` and call `stop()` when done.
+ * every broadcast sent while it records is appended to `broadcasts`, with its stream, action,
+ * target or targets, partial and rendered HTML. Nothing suppressed by `withoutBroadcasts()` and
+ * nothing whose partial failed is recorded. Get one from `recordBroadcasts()` and call `stop()`
+ * when done.
  *
  * @example
  * const recorder = recordBroadcasts()
@@ -52,9 +55,16 @@ export class BroadcastRecorder {
     this.broadcasts.length = 0;
   }
 
-  /** Resolves once every `onSave` / `onDelete` queued so far has run and broadcast. */
-  settled(): Promise<void> {
-    return broadcastsSettled();
+  /**
+   * Resolves once every `onSave` / `onDelete` queued so far has run and broadcast. Refreshes
+   * waiting in `refreshLater()` are sent at once rather than after their delay, so a test sees
+   * them without waiting. Writes of transactions still open are not waited for: they broadcast
+   * when they commit.
+   */
+  async settled(): Promise<void> {
+    await broadcastsSettled();
+    await flushRefreshes();
+    await broadcastsSettled();
   }
 
   /** Stops recording. */

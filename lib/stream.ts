@@ -10,6 +10,7 @@ import {
 } from './action-args';
 import { activeBroadcaster } from './broadcaster';
 import { currentRequestId } from './context';
+import { refreshLater, type RefreshLaterOptions } from './refresh-debounce';
 import type { Locals } from './render';
 import type { TargetOptions, TurboStreamAction } from './turbo-stream';
 
@@ -138,6 +139,17 @@ export class Stream {
     const requestId = options.requestId ?? currentRequestId();
     const attributes = { method: options.method, scroll: options.scroll, requestId };
     return activeBroadcaster().broadcast(this.name, 'refresh', dropUndefined(attributes));
+  }
+
+  /**
+   * Coalesces a burst of changes into one refresh: schedules a `refresh` that waits `delay` ms
+   * (300 by default) for more calls on this stream by the same request, then sends once. Inside a
+   * request with `X-Turbo-Request-Id: abc`, a burst of calls sends exactly
+   * `<turbo-stream action="refresh" request-id="abc"></turbo-stream>`, which the page that made the
+   * changes ignores. Returns at once; nothing is scheduled inside `withoutBroadcasts()`.
+   */
+  refreshLater(options: RefreshLaterOptions = {}): void {
+    refreshLater(this, options);
   }
 
   /** Sends any action; the named methods are shorthands for it. */

@@ -1,0 +1,306 @@
+import { expect } from 'chai';
+import { createNamespace, destroyNamespace } from 'cls-hooked';
+import { Sequelize, type Transaction } from 'sequelize';
+import {
+  BoardStream,
+  Note,
+  hookCalls,
+  probe,
+  savedFrame,
+  setupNotes,
+  sqliteMemory,
+} from './support/notes-app';
+import { startServer, type TestServer } from './support/chat-app';
+import { createPostgresSchema } from './support/postgres';
+import { settle, SseClient } from './support/sse-client';
+
+interface Database {
+  sequelize: Sequelize;
+  schema?: string;
+  drop(): Promise<void>;
+}
+
+const dialects: { name: string; connect(test: Mocha.Context): Promise<Database> }[] = [
+  {
+    name: 'SQLite',
+    async connect() {
+      const sequelize = sqliteMemory();
+      return { sequelize, drop: () => sequelize.close() };
+    },
+  },
+  { name: 'PostgreSQL', connect: (test) => createPostgresSchema(test) },
+];
+
+type ClsSequelize = typeof Sequelize & { _cls?: unknown };
+
+for (const dialect of dialects) {
+  describe(`broadcasts and transactions (${dialect.name})`, () => {
+    let db: Database | undefined;
+    let server: TestServer | undefined;
+    let board: SseClient;
+    const clients: SseClient[] = [];
+
+    async function watchBoard(): Promise<SseClient> {
+      const client = await SseClient.open(await server!.sourceFor(new BoardStream()));
+      clients.push(client);
+      await client.waitUntil(() => client.retry !== undefined, 3000, 'the retry hint');
+      return client;
+    }
+
+    /** Waits for exactly `count` messages: `count` arrive, then nothing more within a settle. */
+    async function expectExactly(client: SseClient, frames: string[]): Promise<void> {
+      await client.waitForEvents(frames.length);
+      await settle(150);
+      expect(client.data).to.deep.equal(frames);
+    }
+
+    beforeEach(async function () {
+      db = await dialect.connect(this);
+      await setupNotes(db.sequelize, db.schema);
+      server = await startServer();
+      board = await watchBoard();
+    });
+
+    afterEach(async () => {
+      for (const client of clients.splice(0)) client.close();
+      await server?.close();
+      server = undefined;
+      await db?.drop();
+      db = undefined;
+    });
+
+    it('sends the message right after a write made without a transaction', async () => {
+      const note = await Note.create({ slug: 'a', body: 'plain' });
+      await expectExactly(board, [savedFrame(note.id, true, 'plain')]);
+    });
+
+    it('sends nothing before COMMIT and exactly one message after it', async () => {
+      const transaction = await db!.sequelize.transaction();
+      const note = await Note.create({ slug: 'a', body: 'later' }, { transaction });
+      await note.update({ body: 'later still' }, { transaction });
+      await settle(150);
+      expect(board.events).to.have.length(0);
+      expect(hookCalls).to.deep.equal([]);
+
+      await transaction.commit();
+      await expectExactly(board, [
+        savedFrame(note.id, true, 'later still'),
+        savedFrame(note.id, false, 'later still'),
+      ]);
+    });
+
+    it('runs onSave against committed data, outside the finished transaction', async () => {
+      const seen: (string | null)[] = [];
+      probe.onSave = async (note) => {
+        const row = await Note.findByPk(note.id);
+        seen.push(row === null ? null : row.body);
+      };
+      await db!.sequelize.transaction(async (transaction) => {
+        await Note.create({ slug: 'a', body: 'committed' }, { transaction });
+      });
+      await board.waitForEvents(1);
+      expect(seen).to.deep.equal(['committed']);
+    });
+
+    it('sends nothing when the transaction rolls back', async () => {
+      const transaction = await db!.sequelize.transaction();
+      await Note.create({ slug: 'a', body: 'gone' }, { transaction });
+      await transaction.rollback();
+
+      const failing = db!.sequelize.transaction(async (managed) => {
+        await Note.create({ slug: 'b', body: 'gone too' }, { transaction: managed });
+        throw new Error('abort');
+      });
+      const error = await failing.then(() => null, (reason: Error) => reason);
+      expect(error?.message).to.equal('abort');
+      await settle(150);
+      expect(board.events).to.have.length(0);
+      expect(hookCalls).to.deep.equal([]);
+
+      const after = await Note.create({ slug: 'c', body: 'after' });
+      await expectExactly(board, [savedFrame(after.id, true, 'after')]);
+    });
+
+    it('waits for the outermost transaction when a savepoint is released', async () => {
+      const outer = await db!.sequelize.transaction();
+      const savepoint = await db!.sequelize.transaction({ transaction: outer });
+      const inner = await Note.create({ slug: 'a', body: 'inner' }, { transaction: savepoint });
+      await savepoint.commit();
+      await settle(150);
+      expect(board.events).to.have.length(0);
+
+      const other = await Note.create({ slug: 'b', body: 'outer' }, { transaction: outer });
+      await outer.commit();
+      await expectExactly(board, [savedFrame(inner.id, true, 'inner'), savedFrame(other.id, true, 'outer')]);
+    });
+
+    it('drops the writes of a rolled back savepoint and sends the rest on commit', async () => {
+      let kept = 0;
+      await db!.sequelize.transaction(async (outer) => {
+        kept = (await Note.create({ slug: 'a', body: 'kept' }, { transaction: outer })).id;
+        await db!.sequelize
+          .transaction({ transaction: outer }, async (savepoint) => {
+            await Note.create({ slug: 'b', body: 'dropped' }, { transaction: savepoint });
+            throw new Error('undo the savepoint');
+          })
+          .catch(() => {});
+      });
+      await expectExactly(board, [savedFrame(kept, true, 'kept')]);
+      expect(await Note.count()).to.equal(1);
+    });
+
+    it('sends nothing when the outer transaction rolls back after a savepoint was released', async () => {
+      const outer = await db!.sequelize.transaction();
+      const savepoint = await db!.sequelize.transaction({ transaction: outer });
+      await Note.create({ slug: 'a', body: 'inner' }, { transaction: savepoint });
+      await savepoint.commit();
+      await outer.rollback();
+      await settle(150);
+      expect(board.events).to.have.length(0);
+    });
+
+    describe('with Sequelize.useCLS', () => {
+      const namespaceName = `turbo-express-test-${dialect.name}`;
+
+      beforeEach(() => {
+        Sequelize.useCLS(createNamespace(namespaceName));
+      });
+
+      afterEach(() => {
+        delete (Sequelize as ClsSequelize)._cls;
+        destroyNamespace(namespaceName);
+      });
+
+      it('defers a write that picked its transaction up from CLS until COMMIT', async () => {
+        let note: Note | undefined;
+        const seen: (string | null)[] = [];
+        probe.onSave = async (saved) => {
+          const row = await Note.findByPk(saved.id);
+          seen.push(row === null ? null : row.body);
+        };
+        await db!.sequelize.transaction(async () => {
+          note = await Note.create({ slug: 'a', body: 'via cls' });
+          await settle(150);
+          expect(board.events).to.have.length(0);
+        });
+        await expectExactly(board, [savedFrame(note!.id, true, 'via cls')]);
+        expect(seen).to.deep.equal(['via cls']);
+      });
+
+      it('sends nothing for a CLS transaction that rolls back', async () => {
+        const failing = db!.sequelize.transaction(async () => {
+          await Note.create({ slug: 'a', body: 'no' });
+          throw new Error('abort');
+        });
+        await failing.catch(() => {});
+        await settle(150);
+        expect(board.events).to.have.length(0);
+      });
+
+      it('sends at once for a write that opts out with transaction: null inside a CLS transaction', async () => {
+        let note: Note | undefined;
+        const seen: number[] = [];
+        probe.onSave = async () => {
+          seen.push(await Note.count());
+        };
+        await db!.sequelize.transaction(async () => {
+          await Note.create({ slug: 'a', body: 'inside' });
+          note = await Note.create({ slug: 'b', body: 'outside' }, { transaction: null });
+          await board.waitForEvents(1);
+        });
+        await board.waitForEvents(2);
+        expect(board.data[0]).to.equal(savedFrame(note!.id, true, 'outside'));
+        // Its onSave queries outside the open transaction: PostgreSQL shows it only committed rows.
+        // (SQLite in memory has one connection, shared by every transaction.)
+        if (dialect.name === 'PostgreSQL') expect(seen[0]).to.equal(1);
+      });
+    });
+  });
+}
+
+describe('broadcasts and transactions (PostgreSQL only)', () => {
+  let db: Database | undefined;
+  let server: TestServer | undefined;
+  const clients: SseClient[] = [];
+  const originalWarn = console.warn;
+
+  async function watchBoard(): Promise<SseClient> {
+    const client = await SseClient.open(await server!.sourceFor(new BoardStream()));
+    clients.push(client);
+    await client.waitUntil(() => client.retry !== undefined, 3000, 'the retry hint');
+    return client;
+  }
+
+  beforeEach(async function () {
+    db = await createPostgresSchema(this);
+    await setupNotes(db.sequelize, db.schema);
+    // A unique constraint checked only at COMMIT: the COMMIT statement itself fails.
+    await db.sequelize.query(
+      `ALTER TABLE "${db.schema}"."Notes" ADD CONSTRAINT notes_body_at_commit UNIQUE (body) DEFERRABLE INITIALLY DEFERRED`,
+    );
+    server = await startServer();
+  });
+
+  afterEach(async () => {
+    console.warn = originalWarn;
+    for (const client of clients.splice(0)) client.close();
+    await server?.close();
+    server = undefined;
+    await db?.drop();
+    db = undefined;
+  });
+
+  it('sends nothing when COMMIT itself fails, though Sequelize runs afterCommit', async () => {
+    const board = await watchBoard();
+    console.warn = () => {}; // Sequelize warns that it kills the connection of a failed COMMIT.
+    const transaction: Transaction = await db!.sequelize.transaction();
+    let afterCommitRan = false;
+    transaction.afterCommit(() => {
+      afterCommitRan = true;
+    });
+    await Note.create({ slug: 'a', body: 'same' }, { transaction });
+    await Note.create({ slug: 'b', body: 'same' }, { transaction });
+
+    const error = await transaction.commit().then(() => null, (reason: Error) => reason);
+    expect(error?.name).to.equal('SequelizeUniqueConstraintError');
+    expect(afterCommitRan).to.equal(true);
+    await settle(150);
+    expect(board.events).to.have.length(0);
+    expect(hookCalls).to.deep.equal([]);
+
+    const after = await Note.create({ slug: 'c', body: 'after' });
+    await board.waitForEvents(1);
+    await settle(150);
+    expect(board.data).to.deep.equal([savedFrame(after.id, true, 'after')]);
+  });
+
+  it('sends nothing when the COMMIT of a managed transaction fails', async () => {
+    const board = await watchBoard();
+    console.warn = () => {};
+    const failing = db!.sequelize.transaction(async (transaction) => {
+      await Note.create({ slug: 'a', body: 'same' }, { transaction });
+      await Note.create({ slug: 'b', body: 'same' }, { transaction });
+    });
+    const error = await failing.then(() => null, (reason: Error) => reason);
+    expect(error?.name).to.equal('SequelizeUniqueConstraintError');
+    await settle(150);
+    expect(board.events).to.have.length(0);
+  });
+
+  it('delivers in commit order, even when the first onSave awaits longer', async () => {
+    const board = await watchBoard();
+    const second = await db!.sequelize.transaction();
+    const first = await db!.sequelize.transaction();
+    const late = await Note.create({ slug: 'b', body: 'second' }, { transaction: second });
+    const early = await Note.create({ slug: 'a', body: 'first' }, { transaction: first });
+    probe.onSave = async (note) => {
+      if (note.id === early.id) await settle(120);
+    };
+
+    await first.commit();
+    await second.commit();
+    await board.waitForEvents(2);
+    await settle(150);
+    expect(board.data).to.deep.equal([savedFrame(early.id, true, 'first'), savedFrame(late.id, true, 'second')]);
+  });
+});
