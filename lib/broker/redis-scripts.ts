@@ -1,0 +1,151 @@
+import crypto from 'node:crypto';
+
+/**
+ * The Lua scripts of the Redis broker. Each runs atomically on the server, which is what keeps the
+ * shared log, the per-stream histories and their trim records in step without a lock.
+ *
+ * Keys: `epoch` (a random value, gone after FLUSHALL or a restart without persistence), `seq` (a
+ * counter of every message, to notice a message the log dropped before a reader saw it), `first`
+ * (the id of the epoch's first message, before which nothing can have been trimmed), `log`
+ * (one Redis Stream of every message, read by every process), and per stream name `history` (a
+ * Redis Stream of that name's messages, under the same ids as in the log) with `floor`, the id of
+ * the newest message trimmed from that history.
+ */
+
+/** Compares Redis Stream ids and trims a history, recording how far it was trimmed. */
+const TRIM = `
+local function parseId(id)
+  local dash = string.find(id, '-', 1, true)
+  return tonumber(string.sub(id, 1, dash - 1)), tonumber(string.sub(id, dash + 1))
+end
+
+local function isOlder(a, b)
+  local am, as = parseId(a)
+  local bm, bs = parseId(b)
+  return am < bm or (am == bm and as < bs)
+end
+
+local function now()
+  local time = redis.call('TIME')
+  return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+end
+
+-- Whether a history of this epoch may have expired before cutoff: only if the epoch's first
+-- message is older than cutoff (or unknown).
+local function mayHaveExpired(firstKey, cutoff)
+  local first = redis.call('GET', firstKey)
+  return not first or parseId(first) <= cutoff
+end
+
+local function raiseFloor(floorKey, id)
+  local floor = redis.call('GET', floorKey)
+  if not floor or isOlder(floor, id) then redis.call('SET', floorKey, id, 'KEEPTTL') end
+end
+
+-- Drops entries older than cutoff (ms) and beyond the newest 'size', raising the floor to the
+-- newest one dropped.
+local function trim(historyKey, floorKey, size, cutoff)
+  local dropped = 0
+  local newest = nil
+  if cutoff > 0 then
+    local old = redis.call('XRANGE', historyKey, '-', '(' .. cutoff .. '-0')
+    dropped = #old
+    if dropped > 0 then newest = old[dropped][1] end
+  end
+  local excess = redis.call('XLEN', historyKey) - size
+  if excess > dropped then
+    local old = redis.call('XRANGE', historyKey, '-', '+', 'COUNT', excess)
+    newest = old[#old][1]
+  end
+  if newest then
+    redis.call('XTRIM', historyKey, 'MINID', newest)
+    redis.call('XDEL', historyKey, newest)
+    raiseFloor(floorKey, newest)
+  end
+end
+`;
+
+/**
+ * KEYS: epoch, seq, log, history, floor, first. ARGV: stream, data, size, maxAge, logSize, new epoch.
+ * Returns { epoch, id }.
+ */
+const PUBLISH = `${TRIM}
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then
+  epoch = ARGV[6]
+  redis.call('SET', KEYS[1], epoch)
+end
+local seq = redis.call('INCR', KEYS[2])
+local id = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*',
+  'e', epoch, 'n', seq, 's', ARGV[1], 'd', ARGV[2])
+if seq == 1 then redis.call('SET', KEYS[6], id) end
+
+local size = tonumber(ARGV[3])
+local maxAge = tonumber(ARGV[4])
+local cutoff = now() - maxAge
+if redis.call('EXISTS', KEYS[4]) == 0 and mayHaveExpired(KEYS[6], cutoff) then
+  -- A history that expired took its floor with it. It expired because its newest message was
+  -- older than maxAge, so whatever came before the cutoff counts as trimmed.
+  redis.call('SET', KEYS[5], math.max(cutoff, 0) .. '-0')
+end
+redis.call('XADD', KEYS[4], id, 'd', ARGV[2])
+trim(KEYS[4], KEYS[5], size, cutoff)
+redis.call('PEXPIRE', KEYS[4], math.max(maxAge, 1))
+redis.call('PEXPIRE', KEYS[5], math.max(maxAge, 1))
+return { epoch, id }
+`;
+
+/**
+ * KEYS: epoch, history, floor, first. ARGV: epoch, after, up to, size, maxAge.
+ * Returns the entries after `after` up to `up to`, or false when they cannot be proven complete.
+ */
+const REPLAY = `${TRIM}
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
+local size = tonumber(ARGV[4])
+local maxAge = tonumber(ARGV[5])
+local cutoff = now() - maxAge
+local afterMs = parseId(ARGV[2])
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  -- No history: either none was ever kept, or its newest message was older than maxAge. Only an
+  -- id newer than the cutoff proves that nothing came after it.
+  if afterMs > cutoff or not mayHaveExpired(KEYS[4], cutoff) then return {} end
+  return false
+end
+trim(KEYS[2], KEYS[3], size, cutoff)
+local floor = redis.call('GET', KEYS[3])
+if floor and isOlder(ARGV[2], floor) then return false end
+return redis.call('XRANGE', KEYS[2], '(' .. ARGV[2], ARGV[3])
+`;
+
+/**
+ * KEYS: epoch, seq, log. ARGV: new epoch.
+ * Returns { epoch, newest id in the log, its seq }: where a starting process begins reading.
+ */
+const START = `
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('SET', KEYS[1], epoch)
+end
+local seq = redis.call('GET', KEYS[2]) or '0'
+local newest = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
+local id = '0-0'
+if #newest > 0 then id = newest[1][1] end
+return { epoch, id, seq }
+`;
+
+/** A script with its SHA-1, run by EVALSHA and loaded by EVAL when the server lacks it. */
+export interface LuaScript {
+  readonly source: string;
+  readonly sha: string;
+  readonly keyCount: number;
+}
+
+function script(source: string, keyCount: number): LuaScript {
+  const sha = crypto.createHash('sha1').update(source).digest('hex');
+  return { source, sha, keyCount };
+}
+
+export const PUBLISH_SCRIPT = script(PUBLISH, 6);
+export const REPLAY_SCRIPT = script(REPLAY, 4);
+export const START_SCRIPT = script(START, 3);

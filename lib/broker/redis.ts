@@ -1,0 +1,275 @@
+import crypto from 'node:crypto';
+import createDebug from 'debug';
+import type { Redis as RedisClient, RedisOptions } from 'ioredis';
+import { ErrorCodes, TurboExpressError } from '../errors';
+import {
+  DEFAULT_HISTORY,
+  type Broker,
+  type BrokerErrorFn,
+  type BrokerMessage,
+  type DeliverFn,
+  type HistoryOptions,
+} from './broker';
+import { historyBound, loadPeer, pause } from './peer';
+import { PUBLISH_SCRIPT, REPLAY_SCRIPT, START_SCRIPT, type LuaScript } from './redis-scripts';
+
+const debug = createDebug('turbo-express:broker:redis');
+
+/** Options of {@link RedisBroker}. */
+export interface RedisBrokerOptions {
+  /**
+   * Starts every key the broker writes. Apps sharing one Redis use one prefix per app; processes
+   * of one app must use the same. Defaults to `'turbo-express'`.
+   */
+  prefix?: string;
+  /** How much history each stream keeps for replay. Defaults to 100 messages, 5 minutes. */
+  history?: HistoryOptions;
+  /**
+   * About how many messages the shared log keeps for processes that fall behind (it is trimmed
+   * with `MAXLEN ~`). A process further behind than this misses messages and reports it through
+   * `onError`. Defaults to 10,000.
+   */
+  logSize?: number;
+  /**
+   * Milliseconds a publish or replay may wait for Redis before it fails. Defaults to 5,000.
+   */
+  commandTimeout?: number;
+}
+
+/** How long one blocking read waits before it is sent again; also bounds how long close() waits. */
+const READ_BLOCK = 5_000;
+const READ_BATCH = 500;
+/** Ids read `<epoch>:<ms>-<n>`: the epoch of the broker's keys, then the Redis Stream id. */
+const ID = /^([0-9a-f]{16}):([0-9]{1,15}-[0-9]{1,15})$/;
+
+/**
+ * A broker for several processes, through Redis (5.0 or newer for Streams, 6.2 or newer for the
+ * exclusive ranges replay uses). Needs the `ioredis` package.
+ *
+ * Every message goes, in one Lua script, into a log that every process reads with `XREAD BLOCK`
+ * and into the history of its stream; both hold it under the same id, so the position of a process
+ * (the newest log id it has read) is valid for the replay of any stream. Histories are trimmed to
+ * `history.size` and `history.maxAge`, and the broker records how far, so a replay that reaches
+ * into trimmed history is answered with `null` (a refresh), never with less than was sent.
+ *
+ * Ids read `<epoch>:<ms>-<n>`. The epoch lives in Redis, so it changes when Redis is flushed or
+ * restarted without persistence, and ids from before then replay as a gap.
+ *
+ * The broker opens two connections (one for commands, one blocked reading the log) and closes them
+ * in `close()`. While Redis is unreachable, `publish` rejects at once (the broadcaster reports it
+ * to `onError`; nothing is buffered), replay rejects (the subscriber gets a refresh), the reader
+ * retries, and when Redis is back it delivers whatever the log holds beyond what it had read.
+ *
+ * @example
+ * turboStreams({ broker: new RedisBroker(process.env.REDIS_URL) })
+ */
+export class RedisBroker implements Broker {
+  private readonly commands: RedisClient;
+  private readonly reader: RedisClient;
+  private readonly keys: { epoch: string; seq: string; log: string; first: string };
+  private readonly prefix: string;
+  private readonly size: number;
+  private readonly maxAge: number;
+  private readonly logSize: number;
+  private deliver: DeliverFn | null = null;
+  private onError: BrokerErrorFn = () => {};
+  private epoch = 'none';
+  private lastId = '0-0';
+  private lastSeq = 0;
+  private isRunning = false;
+  private readLoop: Promise<void> = Promise.resolve();
+  private readonly unreachable = new Set<RedisClient>();
+
+  /**
+   * @param connection A `redis://` URL or ioredis options. Defaults to `redis://127.0.0.1:6379`.
+   * @param options The key prefix, history bounds and timeouts; see {@link RedisBrokerOptions}.
+   */
+  constructor(connection: string | RedisOptions = 'redis://127.0.0.1:6379', options: RedisBrokerOptions = {}) {
+    const name = 'RedisBroker';
+    const history = options.history ?? {};
+    this.size = historyBound(history.size, name, 'history.size', DEFAULT_HISTORY.size);
+    this.maxAge = historyBound(history.maxAge, name, 'history.maxAge', DEFAULT_HISTORY.maxAge);
+    this.logSize = historyBound(options.logSize, name, 'logSize', 10_000, 1);
+    const commandTimeout = historyBound(options.commandTimeout, name, 'commandTimeout', 5_000, 1);
+    this.prefix = options.prefix ?? 'turbo-express';
+    if (typeof this.prefix !== 'string' || this.prefix === '') {
+      throw new TurboExpressError(ErrorCodes.INVALID_OPTION, 'RedisBroker: prefix must be a non-empty string');
+    }
+    this.keys = {
+      epoch: `${this.prefix}:epoch`,
+      seq: `${this.prefix}:seq`,
+      log: `${this.prefix}:log`,
+      first: `${this.prefix}:first`,
+    };
+
+    const Redis = loadPeer<typeof import('ioredis')>('ioredis', name).Redis;
+    const open = (overrides: RedisOptions) =>
+      typeof connection === 'string'
+        ? new Redis(connection, { ...overrides, lazyConnect: true })
+        : new Redis({ ...connection, ...overrides, lazyConnect: true });
+    // Commands fail fast while Redis is away rather than wait in a queue: a publish waits in the
+    // app's serial broadcast queue, and a replay holds a subscriber. They are not sent twice
+    // either, since a publish whose answer was lost may have been applied.
+    this.commands = open({
+      enableOfflineQueue: false,
+      autoResendUnfulfilledCommands: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout,
+    });
+    // The reader waits out an outage and resumes reading where it stopped.
+    this.reader = open({ maxRetriesPerRequest: null, commandTimeout: undefined });
+    for (const client of [this.commands, this.reader]) this.watch(client);
+  }
+
+  async start(deliver: DeliverFn, onError: BrokerErrorFn): Promise<void> {
+    this.deliver = deliver;
+    this.onError = onError;
+    this.isRunning = true;
+    // Redis may be away at boot: wait for it, as ioredis keeps trying, rather than fail for good.
+    await Promise.all([whenReady(this.reader), whenReady(this.commands)]);
+    const [epoch, lastId, lastSeq] = (await this.run(START_SCRIPT, [this.keys.epoch, this.keys.seq, this.keys.log], [
+      newEpoch(),
+    ])) as [string, string, string];
+    this.epoch = epoch;
+    this.lastId = lastId;
+    this.lastSeq = Number(lastSeq);
+    debug('started at %s:%s', epoch, lastId);
+    this.readLoop = this.readForever();
+  }
+
+  async publish(stream: string, data: string): Promise<BrokerMessage> {
+    const [historyKey, floorKey] = this.streamKeys(stream);
+    const keys = [this.keys.epoch, this.keys.seq, this.keys.log, historyKey, floorKey, this.keys.first];
+    const args = [stream, data, this.size, this.maxAge, this.logSize, newEpoch()];
+    const [epoch, id] = (await this.run(PUBLISH_SCRIPT, keys, args)) as [string, string];
+    return { stream, id: `${epoch}:${id}`, data };
+  }
+
+  position(): string {
+    return `${this.epoch}:${this.lastId}`;
+  }
+
+  async replay(stream: string, afterId: string): Promise<BrokerMessage[] | null> {
+    const parsed = ID.exec(afterId);
+    if (parsed === null || parsed[1] !== this.epoch) return null;
+    const [, epoch, after] = parsed;
+
+    // Only what this process has already delivered: later messages reach the subscriber live, and
+    // sending them here as well would send them twice.
+    const [historyKey, floorKey] = this.streamKeys(stream);
+    const entries = (await this.run(REPLAY_SCRIPT, [this.keys.epoch, historyKey, floorKey, this.keys.first], [
+      epoch,
+      after,
+      this.lastId,
+      this.size,
+      this.maxAge,
+    ])) as [string, string[]][] | null;
+    if (entries === null) return null;
+    return entries.map(([id, fields]) => ({ stream, id: `${epoch}:${id}`, data: fields[1] }));
+  }
+
+  async close(): Promise<void> {
+    this.isRunning = false;
+    this.deliver = null;
+    this.commands.disconnect();
+    this.reader.disconnect();
+    await this.readLoop;
+  }
+
+  private streamKeys(stream: string): [string, string] {
+    return [`${this.prefix}:history:${stream}`, `${this.prefix}:floor:${stream}`];
+  }
+
+  private async readForever(): Promise<void> {
+    while (this.isRunning) {
+      let reply: unknown;
+      try {
+        reply = await this.reader.call('XREAD', 'COUNT', READ_BATCH, 'BLOCK', READ_BLOCK, 'STREAMS', this.keys.log, this.lastId);
+      } catch (error) {
+        if (!this.isRunning) return;
+        debug('read failed: %s', (error as Error)?.message);
+        await pause(250);
+        continue;
+      }
+      const streams = reply as [string, [string, string[]][]][] | null;
+      if (streams !== null) for (const [id, fields] of streams[0][1]) this.accept(id, fields);
+    }
+  }
+
+  /** Delivers one log entry, noticing a new epoch or entries the log dropped before we read them. */
+  private accept(id: string, fields: string[]): void {
+    const entry = fieldsOf(fields);
+    const seq = Number(entry.n);
+    if (entry.e !== this.epoch) {
+      debug('new epoch %s (was %s): Redis was flushed or restarted', entry.e, this.epoch);
+      this.epoch = entry.e;
+    } else if (seq > this.lastSeq + 1) {
+      this.report(
+        `RedisBroker: ${seq - this.lastSeq - 1} message(s) left the log before this process read them; raise logSize`,
+      );
+    }
+    this.lastId = id;
+    this.lastSeq = seq;
+    this.deliver?.({ stream: entry.s, id: `${entry.e}:${id}`, data: entry.d });
+  }
+
+  private async run(script: LuaScript, keys: string[], args: (string | number)[]): Promise<unknown> {
+    try {
+      return await this.commands.call('EVALSHA', script.sha, script.keyCount, ...keys, ...args);
+    } catch (error) {
+      if (!String((error as Error)?.message).startsWith('NOSCRIPT')) throw error;
+      return this.commands.call('EVAL', script.source, script.keyCount, ...keys, ...args);
+    }
+  }
+
+  /** Reports a lost connection once per outage; ioredis reconnects by itself. */
+  private watch(client: RedisClient): void {
+    client.on('error', (error: Error) => {
+      debug('connection error: %s', error.message);
+      if (!this.isRunning || this.unreachable.has(client)) return;
+      this.unreachable.add(client);
+      if (this.unreachable.size === 1) this.report(`RedisBroker: lost the connection to Redis (${error.message}); retrying`, error);
+    });
+    client.on('ready', () => {
+      if (this.unreachable.delete(client)) debug('connection back');
+    });
+  }
+
+  private report(message: string, cause?: unknown): void {
+    debug(message);
+    try {
+      this.onError(new TurboExpressError(ErrorCodes.BROKER_FAILED, message, {}, cause));
+    } catch (error) {
+      debug('onError threw: %s', (error as Error)?.message);
+    }
+  }
+}
+
+/** Connects `client` and resolves once it is ready, however many attempts that takes. */
+function whenReady(client: RedisClient): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const onReady = () => {
+      client.off('end', onEnd);
+      resolve();
+    };
+    const onEnd = () => {
+      client.off('ready', onReady);
+      reject(new TurboExpressError(ErrorCodes.BROKER_FAILED, 'RedisBroker: closed before Redis was reached'));
+    };
+    client.once('ready', onReady);
+    client.once('end', onEnd);
+    // A failed first attempt rejects here, but ioredis goes on retrying: 'ready' or 'end' decides.
+    client.connect().catch(() => {});
+  });
+}
+
+function newEpoch(): string {
+  return crypto.randomBytes(8).toString('hex');
+}
+
+function fieldsOf(fields: string[]): Record<string, string> {
+  const entry: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) entry[fields[i]] = fields[i + 1];
+  return entry;
+}
