@@ -28,7 +28,8 @@ export const SSE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
  *
  * Backpressure: once `res.write()` answers false, nothing more is written until the response
  * emits `drain`; frames wait in this connection's queue instead. A client whose queue grows past
- * `maxQueuedBytes` is dropped: it reconnects with `Last-Event-ID` and replays what it missed. The
+ * `maxQueuedBytes` meanwhile (or whose live messages held during replay do) is dropped: it
+ * reconnects with `Last-Event-ID` and replays what it missed. The
  * write's answer is trusted rather than `res.writableLength`, because a compressing middleware
  * keeps the backlog in its own buffers, where `writableLength` never sees it (it stays 0 under
  * compression() on Node 20).
@@ -106,7 +107,7 @@ export class Connection {
     }
     this.held.push({ id, frame });
     this.heldBytes += frame.length;
-    if (this.heldBytes + this.queuedBytes > this.maxQueuedBytes) this.drop();
+    if (this.heldBytes > this.maxQueuedBytes) this.drop();
   }
 
   /** Queues a frame to go out with the next flush, or drops the client if too much waits. */
@@ -126,7 +127,8 @@ export class Connection {
     if (!this.isOpen) return;
     this.queue.push(frame);
     this.queuedBytes += frame.length;
-    if (isCapped && this.queuedBytes + this.heldBytes > this.maxQueuedBytes) {
+    // Only a congested socket makes a queue: otherwise it leaves at the next flush, however big.
+    if (isCapped && this.isCongested && this.queuedBytes > this.maxQueuedBytes) {
       this.drop();
       return;
     }

@@ -69,7 +69,8 @@ export class Hub implements ConnectionOwner {
     const connections = this.streams.get(message.stream);
     if (connections === undefined) return;
     const frame = encodeEvent(message.id, message.data);
-    for (let i = 0; i < connections.length; i++) connections[i].deliver(message.id, frame);
+    // Backwards: a client dropped for its backlog is swapped out for the last one, already served.
+    for (let i = connections.length - 1; i >= 0; i--) connections[i].deliver(message.id, frame);
   }
 
   /** Starts delivering to `connection`. */
@@ -144,8 +145,8 @@ export class Hub implements ConnectionOwner {
   }
 
   private sendHeartbeats(): void {
-    for (const connections of this.streams.values()) {
-      for (const connection of connections) connection.enqueue(HEARTBEAT);
+    for (const connections of [...this.streams.values()]) {
+      for (let i = connections.length - 1; i >= 0; i--) connections[i].enqueue(HEARTBEAT);
     }
   }
 
