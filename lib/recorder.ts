@@ -44,9 +44,12 @@ export class BroadcastRecorder {
     this.detach = detach;
   }
 
-  /** The broadcasts sent on one stream, given as a stream, a row or a stream name. */
-  on(stream: { name: string } | string): RecordedBroadcast[] {
-    const name = typeof stream === 'string' ? stream : stream.name;
+  /**
+   * The broadcasts sent on one stream, given as a stream (`room.stream`), a row whose model has a
+   * registered ModelStream (`room`), or a stream name (`'Room:1'`).
+   */
+  on(stream: { name: string } | { stream: { name: string } } | string): RecordedBroadcast[] {
+    const name = typeof stream === 'string' ? stream : streamNameOf(stream);
     return this.broadcasts.filter((broadcast) => broadcast.stream === name);
   }
 
@@ -76,4 +79,13 @@ export class BroadcastRecorder {
   record(broadcast: RecordedBroadcast): void {
     this.broadcasts.push(broadcast);
   }
+}
+
+/** A row's own `.stream` wins over its `name`, which may well be a column (a room's name). */
+function streamNameOf(source: { name: string } | { stream: { name: string } }): string {
+  const rowStream = (source as { stream?: { name?: unknown } }).stream;
+  if (rowStream !== null && typeof rowStream === 'object' && typeof rowStream.name === 'string') {
+    return rowStream.name;
+  }
+  return (source as { name: string }).name;
 }
