@@ -42,3 +42,7 @@ export type { TurboStreamAction, TargetOptions, TurboStreamAttributes } from './
 export type { Broker, BrokerMessage, DeliverFn, BrokerErrorFn, HistoryOptions } from './broker/broker';
 export type { ErrorCode, ErrorContext } from './errors';
 export type { Locals } from './render';
+export { RedisBroker } from './broker/redis';
+export { PostgresBroker } from './broker/postgres';
+export type { RedisBrokerOptions } from './broker/redis';
+export type { PostgresBrokerOptions } from './broker/postgres';

@@ -31,10 +31,11 @@ local function now()
 end
 
 -- Whether a history of this epoch may have expired before cutoff: only if the epoch's first
--- message is older than cutoff (or unknown).
-local function mayHaveExpired(firstKey, cutoff)
+-- message is older than cutoff, or unknown while some message was sent.
+local function mayHaveExpired(firstKey, seqKey, cutoff)
   local first = redis.call('GET', firstKey)
-  return not first or parseId(first) <= cutoff
+  if not first then return redis.call('EXISTS', seqKey) == 1 end
+  return parseId(first) <= cutoff
 end
 
 local function raiseFloor(floorKey, id)
@@ -83,7 +84,7 @@ if seq == 1 then redis.call('SET', KEYS[6], id) end
 local size = tonumber(ARGV[3])
 local maxAge = tonumber(ARGV[4])
 local cutoff = now() - maxAge
-if redis.call('EXISTS', KEYS[4]) == 0 and mayHaveExpired(KEYS[6], cutoff) then
+if redis.call('EXISTS', KEYS[4]) == 0 and mayHaveExpired(KEYS[6], KEYS[2], cutoff) then
   -- A history that expired took its floor with it. It expired because its newest message was
   -- older than maxAge, so whatever came before the cutoff counts as trimmed.
   redis.call('SET', KEYS[5], math.max(cutoff, 0) .. '-0')
@@ -96,7 +97,7 @@ return { epoch, id }
 `;
 
 /**
- * KEYS: epoch, history, floor, first. ARGV: epoch, after, up to, size, maxAge.
+ * KEYS: epoch, history, floor, first, seq. ARGV: epoch, after, up to, size, maxAge.
  * Returns the entries after `after` up to `up to`, or false when they cannot be proven complete.
  */
 const REPLAY = `${TRIM}
@@ -108,7 +109,7 @@ local afterMs = parseId(ARGV[2])
 if redis.call('EXISTS', KEYS[2]) == 0 then
   -- No history: either none was ever kept, or its newest message was older than maxAge. Only an
   -- id newer than the cutoff proves that nothing came after it.
-  if afterMs > cutoff or not mayHaveExpired(KEYS[4], cutoff) then return {} end
+  if afterMs > cutoff or not mayHaveExpired(KEYS[4], KEYS[5], cutoff) then return {} end
   return false
 end
 trim(KEYS[2], KEYS[3], size, cutoff)
@@ -147,5 +148,5 @@ function script(source: string, keyCount: number): LuaScript {
 }
 
 export const PUBLISH_SCRIPT = script(PUBLISH, 6);
-export const REPLAY_SCRIPT = script(REPLAY, 4);
+export const REPLAY_SCRIPT = script(REPLAY, 5);
 export const START_SCRIPT = script(START, 3);

@@ -157,7 +157,7 @@ export class RedisBroker implements Broker {
     // Only what this process has already delivered: later messages reach the subscriber live, and
     // sending them here as well would send them twice.
     const [historyKey, floorKey] = this.streamKeys(stream);
-    const entries = (await this.run(REPLAY_SCRIPT, [this.keys.epoch, historyKey, floorKey, this.keys.first], [
+    const entries = (await this.run(REPLAY_SCRIPT, [this.keys.epoch, historyKey, floorKey, this.keys.first, this.keys.seq], [
       epoch,
       after,
       this.lastId,
