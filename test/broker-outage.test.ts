@@ -1,0 +1,127 @@
+import { randomBytes } from 'node:crypto';
+import { expect } from 'chai';
+import { SseClient } from './support/sse-client';
+import {
+  hasRedisServer,
+  postgresBin,
+  requireService,
+  startPrivatePostgres,
+  startPrivateRedis,
+  type PrivateServer,
+} from './support/servers';
+import { waitFor } from './support/wait';
+import { appendOf, Worker } from './support/workers';
+import type { BrokerSpec } from './support/worker';
+
+interface OutageCase {
+  kind: BrokerSpec['kind'];
+  isAvailable(): boolean;
+  missing: string;
+  start(): Promise<PrivateServer>;
+  /** Whether the server keeps its data across a restart (PostgreSQL) or comes back empty (Redis). */
+  keepsHistory: boolean;
+}
+
+const cases: OutageCase[] = [
+  {
+    kind: 'redis',
+    isAvailable: hasRedisServer,
+    missing: 'no redis-server binary at /usr/bin/redis-server',
+    start: startPrivateRedis,
+    keepsHistory: false,
+  },
+  {
+    kind: 'postgres',
+    isAvailable: () => postgresBin() !== null,
+    missing: 'no PostgreSQL binaries under /usr/lib/postgresql',
+    start: startPrivatePostgres,
+    keepsHistory: true,
+  },
+];
+
+for (const outage of cases) {
+  describe(`a ${outage.kind} outage of a few seconds`, function () {
+    this.timeout(90_000);
+    let server: PrivateServer | null = null;
+    let workers: Worker[] = [];
+    const clients: SseClient[] = [];
+
+    async function subscribe(worker: Worker, headers: Record<string, string> = {}): Promise<SseClient> {
+      const client = await SseClient.open(await worker.source(), headers);
+      clients.push(client);
+      return client;
+    }
+
+    beforeEach(async function () {
+      requireService(this, outage.isAvailable(), outage.missing);
+      server = await outage.start();
+      const name = `turbo_outage_${randomBytes(4).toString('hex')}`;
+      const spec: BrokerSpec = { kind: outage.kind, url: server.url, name, heartbeat: 200 };
+      workers = await Promise.all([Worker.start(spec), Worker.start(spec)]);
+    });
+
+    afterEach(async () => {
+      for (const client of clients.splice(0)) client.close();
+      await Promise.all(workers.map((worker) => worker.stop()));
+      workers = [];
+      await server?.destroy();
+      server = null;
+    });
+
+    it('keeps processes and streams alive, reports the failed publish, and resumes delivery', async () => {
+      const [first, second] = workers;
+      const watchers = [await subscribe(first), await subscribe(second)];
+      const beforeId = await first.write('before');
+      for (const watcher of watchers) await watcher.waitForEvents(1, 10_000);
+      const leftAt = watchers[0].events[0].id!;
+
+      await server!.stop();
+      const duringId = await first.write('during');
+      await waitFor(() => first.errors.length > 0, 10_000, 'an error report from the first process');
+      const heartbeats = watchers.map((watcher) => watcher.comments.length);
+      await waitFor(
+        () => watchers.every((watcher, i) => watcher.comments.length >= heartbeats[i] + 5),
+        10_000,
+        'heartbeats during the outage',
+      );
+      await server!.start();
+
+      // The processes reconnect on their own schedule: write until a publish is not refused. A
+      // refused one is reported before the write is answered.
+      let afterId = 0;
+      let afterBody = '';
+      for (let attempt = 0; attempt < 40; attempt++) {
+        const refusals = publishFailures(second);
+        afterBody = `after-${attempt}`;
+        afterId = await second.write(afterBody);
+        if (publishFailures(second) === refusals) break;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      for (const watcher of watchers) await watcher.waitForEvents(2, 10_000);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+
+      for (const watcher of watchers) {
+        expect(watcher.ended).to.equal(false);
+        expect(watcher.data).to.deep.equal([appendOf(beforeId, 'before'), appendOf(afterId, afterBody)]);
+        expect(watcher.data).not.to.include(appendOf(duringId, 'during'));
+      }
+      expect(workers.every((worker) => worker.isAlive)).to.equal(true);
+      expect(first.errors.some((message) => /lost the connection|connect|closed|ECONNREFUSED|writeable/i.test(message))).to.equal(true);
+
+      // A client that left before the outage comes back to the other process.
+      const back = await subscribe(second, { 'last-event-id': leftAt });
+      await back.waitForEvents(1, 10_000);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      if (outage.keepsHistory) {
+        expect(back.data).to.deep.equal([appendOf(afterId, afterBody)]);
+      } else {
+        expect(back.data).to.deep.equal(['<turbo-stream action="refresh"></turbo-stream>']);
+      }
+    });
+  });
+}
+
+/** How many publishes a worker reported as refused, leaving out the lost-connection notices. */
+function publishFailures(worker: Worker): number {
+  return worker.errors.filter((message) => !message.includes('lost the connection')).length;
+}
