@@ -76,7 +76,10 @@ export function runAfterCommit(transaction: Transaction | null | undefined, job:
     if (tracked.parent) runAfterCommit(tracked.parent, job);
     else queue.enqueue(job);
   } else {
-    debug('dropped a job for a transaction that ended with %s', tracked[OUTCOME] ?? tracked.finished);
+    debug(
+      'dropped a job for a transaction that ended with %s',
+      tracked[OUTCOME] ?? tracked.finished,
+    );
   }
 }
 

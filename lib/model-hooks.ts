@@ -68,30 +68,54 @@ export function installModelHooks(model: ModelStatic<Model>): void {
   for (const type of HOOK_TYPES) model.removeHook(type, HOOK_NAME);
   debug('hooking %s', model.name);
 
-  model.addHook('afterCreate', HOOK_NAME, function afterCreate(instance: Model, options: HookOptions) {
-    schedule(instance, 'save', true, options);
-  });
-  model.addHook('afterUpdate', HOOK_NAME, function afterUpdate(instance: Model, options: HookOptions) {
-    schedule(instance, 'save', false, options);
-  });
-  model.addHook('afterDestroy', HOOK_NAME, function afterDestroy(instance: Model, options: HookOptions) {
-    schedule(instance, 'delete', false, options);
-  });
-  model.addHook('afterRestore', HOOK_NAME, function afterRestore(instance: Model, options: HookOptions) {
-    schedule(instance, 'save', true, options);
-  });
-  model.addHook('afterUpsert', HOOK_NAME, function afterUpsert(result: unknown, options: HookOptions) {
-    // Sequelize 6 reports `created` as null for SQLite and PostgreSQL alike: treated as an update.
-    const [instance, created] = result as [Model, boolean | null];
-    schedule(instance, 'save', created === true, options);
-  });
-  model.addHook('afterBulkCreate', HOOK_NAME, function afterBulkCreate(instances: Model[], options: HookOptions) {
-    if (options.individualHooks === true) return; // afterCreate already saw each row.
-    const created = options.updateOnDuplicate === undefined;
-    for (const instance of instances) {
-      if (hasPrimaryKey(instance)) schedule(instance, 'save', created, options);
-    }
-  });
+  model.addHook(
+    'afterCreate',
+    HOOK_NAME,
+    function afterCreate(instance: Model, options: HookOptions) {
+      schedule(instance, 'save', true, options);
+    },
+  );
+  model.addHook(
+    'afterUpdate',
+    HOOK_NAME,
+    function afterUpdate(instance: Model, options: HookOptions) {
+      schedule(instance, 'save', false, options);
+    },
+  );
+  model.addHook(
+    'afterDestroy',
+    HOOK_NAME,
+    function afterDestroy(instance: Model, options: HookOptions) {
+      schedule(instance, 'delete', false, options);
+    },
+  );
+  model.addHook(
+    'afterRestore',
+    HOOK_NAME,
+    function afterRestore(instance: Model, options: HookOptions) {
+      schedule(instance, 'save', true, options);
+    },
+  );
+  model.addHook(
+    'afterUpsert',
+    HOOK_NAME,
+    function afterUpsert(result: unknown, options: HookOptions) {
+      // Sequelize 6 reports `created` as null for SQLite and PostgreSQL alike: treated as an update.
+      const [instance, created] = result as [Model, boolean | null];
+      schedule(instance, 'save', created === true, options);
+    },
+  );
+  model.addHook(
+    'afterBulkCreate',
+    HOOK_NAME,
+    function afterBulkCreate(instances: Model[], options: HookOptions) {
+      if (options.individualHooks === true) return; // afterCreate already saw each row.
+      const created = options.updateOnDuplicate === undefined;
+      for (const instance of instances) {
+        if (hasPrimaryKey(instance)) schedule(instance, 'save', created, options);
+      }
+    },
+  );
 
   const forceRowHooks = function forceRowHooks(options: { individualHooks?: boolean }) {
     options.individualHooks = true;
@@ -113,7 +137,8 @@ function schedule(instance: Model, kind: WriteKind, created: boolean, options: H
     if (stream === null) return;
 
     const sequelize = (instance.constructor as ModelStatic<Model>).sequelize;
-    const transaction = options.transaction === undefined ? clsTransaction(sequelize) : options.transaction;
+    const transaction =
+      options.transaction === undefined ? clsTransaction(sequelize) : options.transaction;
     runAfterCommit(transaction as Transaction | null | undefined, function runStreamHook() {
       return outsideClsTransaction(sequelize, () =>
         runInContext(context, () => runHook(stream, kind, created, options)),
@@ -125,7 +150,12 @@ function schedule(instance: Model, kind: WriteKind, created: boolean, options: H
   }
 }
 
-async function runHook(stream: ModelStream, kind: WriteKind, created: boolean, options: HookOptions): Promise<void> {
+async function runHook(
+  stream: ModelStream,
+  kind: WriteKind,
+  created: boolean,
+  options: HookOptions,
+): Promise<void> {
   try {
     if (kind === 'save') await stream.onSave(stream.instance, created, options);
     else await stream.onDelete(stream.instance, options);

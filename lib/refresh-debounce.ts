@@ -99,9 +99,13 @@ async function sendPending(key: string): Promise<void> {
   const options = { ...entry.options, requestId: entry.requestId };
   try {
     // The timer inherits the context of the first caller; the refresh must carry only its own.
-    await runInContext({ requestId: entry.requestId, suppressed: false }, () => entry.stream.refresh(options));
+    await runInContext({ requestId: entry.requestId, suppressed: false }, () =>
+      entry.stream.refresh(options),
+    );
   } catch (error) {
-    activeBroadcaster().report(error, ErrorCodes.INVALID_OPTION, { stream: entry.name, action: 'refresh' });
+    activeBroadcaster().report(error, ErrorCodes.INVALID_OPTION, {
+      stream: entry.name,
+      action: 'refresh',
+    });
   }
 }
-

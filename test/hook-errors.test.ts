@@ -9,20 +9,21 @@ import { settle, SseClient } from './support/sse-client';
  * Fails the way the note's body says: a partial that throws, one that is missing, or onSave. It
  * carries the name NoteStream so that it takes the place of the usual one for Note.
  */
-const FailingNoteStream = (() => class NoteStream extends ModelStream<Note> {
-  static override model = Note;
+const FailingNoteStream = (() =>
+  class NoteStream extends ModelStream<Note> {
+    static override model = Note;
 
-  override async onSave(note: Note) {
-    const board = new BoardStream();
-    if (note.body === 'hook throws') throw new Error('onSave broke');
-    if (note.body === 'partial throws') {
-      await board.append('chat/message', { message: undefined }, { target: 'notes' });
-    } else if (note.body === 'partial missing') {
-      await board.append('chat/no-such-partial', {}, { target: 'notes' });
+    override async onSave(note: Note) {
+      const board = new BoardStream();
+      if (note.body === 'hook throws') throw new Error('onSave broke');
+      if (note.body === 'partial throws') {
+        await board.append('chat/message', { message: undefined }, { target: 'notes' });
+      } else if (note.body === 'partial missing') {
+        await board.append('chat/no-such-partial', {}, { target: 'notes' });
+      }
+      await board.append({ target: 'notes', html: `<p>${note.body}</p>` });
     }
-    await board.append({ target: 'notes', html: `<p>${note.body}</p>` });
-  }
-})();
+  })();
 
 function frame(body: string): string {
   return `<turbo-stream action="append" target="notes"><template><p>${body}</p></template></turbo-stream>`;
@@ -57,9 +58,9 @@ describe('a failing broadcast never fails the write', () => {
     await board.waitForEvents(1);
     await settle(150);
     expect(board.data).to.deep.equal([frame('partial throws')]);
-    expect(errors.map((error) => [error.code, error.stream, error.template, error.action])).to.deep.equal([
-      [ErrorCodes.RENDER_FAILED, 'Board', 'chat/message', 'append'],
-    ]);
+    expect(
+      errors.map((error) => [error.code, error.stream, error.template, error.action]),
+    ).to.deep.equal([[ErrorCodes.RENDER_FAILED, 'Board', 'chat/message', 'append']]);
   });
 
   it('reports a missing partial to onError and sends the later broadcasts', async () => {

@@ -63,8 +63,14 @@ describe('recordBroadcasts', () => {
     await message.update({ body: 'edited' });
     await message.destroy();
     await recorder.settled();
-    expect(recorder.on(room).map(({ action, target, html }) => ({ action, target, html }))).to.deep.equal([
-      { action: 'replace', target: `message-${message.id}`, html: `<div id="message-${message.id}"><p>edited</p></div>` },
+    expect(
+      recorder.on(room).map(({ action, target, html }) => ({ action, target, html })),
+    ).to.deep.equal([
+      {
+        action: 'replace',
+        target: `message-${message.id}`,
+        html: `<div id="message-${message.id}"><p>edited</p></div>`,
+      },
       { action: 'remove', target: `message-${message.id}`, html: '' },
     ]);
   });
@@ -79,7 +85,8 @@ describe('recordBroadcasts', () => {
         targets: '.unread',
         template: undefined,
         html: '<b>0</b>',
-        element: '<turbo-stream action="update" targets=".unread"><template><b>0</b></template></turbo-stream>',
+        element:
+          '<turbo-stream action="update" targets=".unread"><template><b>0</b></template></turbo-stream>',
       },
     ]);
   });
@@ -93,7 +100,10 @@ describe('recordBroadcasts', () => {
       expect(recorder.broadcasts).to.have.length(0);
     });
     await recorder.settled();
-    expect(recorder.on(room).map((broadcast) => broadcast.action)).to.deep.equal(['append', 'append']);
+    expect(recorder.on(room).map((broadcast) => broadcast.action)).to.deep.equal([
+      'append',
+      'append',
+    ]);
   });
 
   it('sends a waiting refreshLater() at once in settled()', async () => {

@@ -1,7 +1,13 @@
 import { expect } from 'chai';
 import type { Express } from 'express';
 import type { Sequelize } from 'sequelize';
-import { ErrorCodes, ModelStream, recordBroadcasts, registerStream, withoutBroadcasts } from '../lib';
+import {
+  ErrorCodes,
+  ModelStream,
+  recordBroadcasts,
+  registerStream,
+  withoutBroadcasts,
+} from '../lib';
 import { DEFAULT_REFRESH_DELAY, pendingRefreshCount } from '../lib/refresh-debounce';
 import { startServer, type TestServer } from './support/chat-app';
 import { BoardStream, Note, NoteStream, setupNotes, sqliteMemory } from './support/notes-app';
@@ -60,13 +66,21 @@ describe('stream.refreshLater', () => {
     expect(response.status).to.equal(204);
     await board.waitForEvents(1);
     await settle(DELAY * 3);
-    expect(board.data).to.deep.equal(['<turbo-stream action="refresh" request-id="abc"></turbo-stream>']);
+    expect(board.data).to.deep.equal([
+      '<turbo-stream action="refresh" request-id="abc"></turbo-stream>',
+    ]);
   });
 
   it('sends one refresh per request when two requests change the stream at once', async () => {
     await Promise.all([
-      fetch(`${server!.url}/notes/burst?prefix=a`, { method: 'POST', headers: { 'X-Turbo-Request-Id': 'one' } }),
-      fetch(`${server!.url}/notes/burst?prefix=b`, { method: 'POST', headers: { 'X-Turbo-Request-Id': 'two' } }),
+      fetch(`${server!.url}/notes/burst?prefix=a`, {
+        method: 'POST',
+        headers: { 'X-Turbo-Request-Id': 'one' },
+      }),
+      fetch(`${server!.url}/notes/burst?prefix=b`, {
+        method: 'POST',
+        headers: { 'X-Turbo-Request-Id': 'two' },
+      }),
     ]);
     await board.waitForEvents(2);
     await settle(DELAY * 3);

@@ -3,7 +3,14 @@ import type { Express } from 'express';
 import type { Sequelize } from 'sequelize';
 import { withoutBroadcasts } from '../lib';
 import { startServer, type TestServer } from './support/chat-app';
-import { BoardStream, Note, hookCalls, savedFrame, setupNotes, sqliteMemory } from './support/notes-app';
+import {
+  BoardStream,
+  Note,
+  hookCalls,
+  savedFrame,
+  setupNotes,
+  sqliteMemory,
+} from './support/notes-app';
 import { settle, SseClient } from './support/sse-client';
 
 describe('withoutBroadcasts', () => {
@@ -98,7 +105,9 @@ describe('withoutBroadcasts', () => {
   it('keeps broadcasting for a concurrent HTTP request while another suppresses its writes', async () => {
     const [, typed] = await Promise.all([
       fetch(`${server.url}/import`, { method: 'POST' }),
-      fetch(`${server.url}/notes`, { method: 'POST' }).then((response) => response.json() as Promise<{ id: number }>),
+      fetch(`${server.url}/notes`, { method: 'POST' }).then(
+        (response) => response.json() as Promise<{ id: number }>,
+      ),
     ]);
     expect(await Note.count()).to.equal(4);
     await board.waitForEvents(1);

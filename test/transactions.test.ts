@@ -111,7 +111,10 @@ for (const dialect of dialects) {
         await Note.create({ slug: 'b', body: 'gone too' }, { transaction: managed });
         throw new Error('abort');
       });
-      const error = await failing.then(() => null, (reason: Error) => reason);
+      const error = await failing.then(
+        () => null,
+        (reason: Error) => reason,
+      );
       expect(error?.message).to.equal('abort');
       await settle(150);
       expect(board.events).to.have.length(0);
@@ -131,7 +134,10 @@ for (const dialect of dialects) {
 
       const other = await Note.create({ slug: 'b', body: 'outer' }, { transaction: outer });
       await outer.commit();
-      await expectExactly(board, [savedFrame(inner.id, true, 'inner'), savedFrame(other.id, true, 'outer')]);
+      await expectExactly(board, [
+        savedFrame(inner.id, true, 'inner'),
+        savedFrame(other.id, true, 'outer'),
+      ]);
     });
 
     it('drops the writes of a rolled back savepoint and sends the rest on commit', async () => {
@@ -261,7 +267,10 @@ describe('broadcasts and transactions (PostgreSQL only)', () => {
     await Note.create({ slug: 'a', body: 'same' }, { transaction });
     await Note.create({ slug: 'b', body: 'same' }, { transaction });
 
-    const error = await transaction.commit().then(() => null, (reason: Error) => reason);
+    const error = await transaction.commit().then(
+      () => null,
+      (reason: Error) => reason,
+    );
     expect(error?.name).to.equal('SequelizeUniqueConstraintError');
     expect(afterCommitRan).to.equal(true);
     await settle(150);
@@ -281,7 +290,10 @@ describe('broadcasts and transactions (PostgreSQL only)', () => {
       await Note.create({ slug: 'a', body: 'same' }, { transaction });
       await Note.create({ slug: 'b', body: 'same' }, { transaction });
     });
-    const error = await failing.then(() => null, (reason: Error) => reason);
+    const error = await failing.then(
+      () => null,
+      (reason: Error) => reason,
+    );
     expect(error?.name).to.equal('SequelizeUniqueConstraintError');
     await settle(150);
     expect(board.events).to.have.length(0);
@@ -301,6 +313,9 @@ describe('broadcasts and transactions (PostgreSQL only)', () => {
     await second.commit();
     await board.waitForEvents(2);
     await settle(150);
-    expect(board.data).to.deep.equal([savedFrame(early.id, true, 'first'), savedFrame(late.id, true, 'second')]);
+    expect(board.data).to.deep.equal([
+      savedFrame(early.id, true, 'first'),
+      savedFrame(late.id, true, 'second'),
+    ]);
   });
 });

@@ -130,7 +130,9 @@ for (const dialect of dialects) {
       );
       await board!.waitForEvents(2);
       await settle(150);
-      expect([...board!.data].sort()).to.deep.equal(notes.map((note) => savedFrame(note.id, true, note.body)).sort());
+      expect([...board!.data].sort()).to.deep.equal(
+        notes.map((note) => savedFrame(note.id, true, note.body)).sort(),
+      );
     });
 
     it('keeps ignoreDuplicates working for bulkCreate()', async () => {
@@ -141,7 +143,8 @@ for (const dialect of dialects) {
     });
 
     for (const individualHooks of [undefined, true]) {
-      const given = individualHooks === undefined ? 'without individualHooks' : 'with individualHooks: true';
+      const given =
+        individualHooks === undefined ? 'without individualHooks' : 'with individualHooks: true';
 
       it(`sends one saved message per matching row for Model.update() with where, ${given}`, async () => {
         const [a, , c] = await seed('a', 'b', 'c');
@@ -162,7 +165,9 @@ for (const dialect of dialects) {
         await Note.destroy({ where: { slug: ['a', 'b'] }, ...options });
         await board!.waitForEvents(2);
         await settle(150);
-        expect([...board!.data].sort()).to.deep.equal([deletedFrame(a.id), deletedFrame(b.id)].sort());
+        expect([...board!.data].sort()).to.deep.equal(
+          [deletedFrame(a.id), deletedFrame(b.id)].sort(),
+        );
         expect(await Note.count()).to.equal(1);
       });
     }
@@ -179,17 +184,30 @@ for (const dialect of dialects) {
       const [existing] = await seed('a');
       await watchBoard();
       const [inserted, insertedCreated] = await Note.upsert({ slug: 'b', body: 'upserted' });
-      const [updated, updatedCreated] = await Note.upsert({ id: existing.id, slug: 'a', body: 'changed' });
+      const [updated, updatedCreated] = await Note.upsert({
+        id: existing.id,
+        slug: 'a',
+        body: 'changed',
+      });
       expect(insertedCreated).to.equal(null);
       expect(updatedCreated).to.equal(null);
-      await expectFrames([savedFrame(inserted.id, false, 'upserted'), savedFrame(updated.id, false, 'changed')]);
+      await expectFrames([
+        savedFrame(inserted.id, false, 'upserted'),
+        savedFrame(updated.id, false, 'changed'),
+      ]);
       expect(existing.id).to.equal(updated.id);
     });
 
     it('sends one created message when findOrCreate() creates, none when it finds', async () => {
       await watchBoard();
-      const [note, created] = await Note.findOrCreate({ where: { slug: 'a' }, defaults: { body: 'made' } });
-      const [found, createdAgain] = await Note.findOrCreate({ where: { slug: 'a' }, defaults: { body: 'x' } });
+      const [note, created] = await Note.findOrCreate({
+        where: { slug: 'a' },
+        defaults: { body: 'made' },
+      });
+      const [found, createdAgain] = await Note.findOrCreate({
+        where: { slug: 'a' },
+        defaults: { body: 'x' },
+      });
       expect([created, createdAgain]).to.deep.equal([true, false]);
       expect(found.id).to.equal(note.id);
       await expectFrames([savedFrame(note.id, true, 'made')]);
@@ -219,7 +237,9 @@ for (const dialect of dialects) {
       await Note.restore({ where: { slug: ['a', 'b'] } });
       await board!.waitForEvents(2);
       await settle(150);
-      expect([...board!.data].sort()).to.deep.equal([savedFrame(a.id, true, 'a'), savedFrame(b.id, true, 'b')].sort());
+      expect([...board!.data].sort()).to.deep.equal(
+        [savedFrame(a.id, true, 'a'), savedFrame(b.id, true, 'b')].sort(),
+      );
     });
 
     it('sends nothing for increment() and decrement(), which run no hooks in Sequelize 6', async () => {

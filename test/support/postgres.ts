@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { Sequelize } from 'sequelize';
 
 /** The PostgreSQL server the tests use: local, trust auth, database `test`. */
-export const POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const POSTGRES_URL =
+  process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 /** A connection to the test database and a schema of its own, dropped by `drop()`. */
 export interface PostgresSchema {
