@@ -9,7 +9,6 @@ import { discoverStreams } from './discovery';
 import { ErrorCodes, wrapError } from './errors';
 import { Hub } from './hub';
 import { flushRefreshes } from './refresh-debounce';
-import { flushRefreshes } from './refresh-debounce';
 import { resolveOptions, type ResolvedOptions, type TurboStreamsOptions } from './options';
 import { resolveStream } from './registry';
 import { Renderer } from './render';
