@@ -2,6 +2,9 @@ import type { Request, Response } from 'express';
 import createDebug from 'debug';
 import type { Stream } from './stream';
 
+/** Orders two broker ids; see `Broker.compareIds`. */
+export type CompareIds = (a: string, b: string) => number | null;
+
 const debug = createDebug('turbo-express:connection');
 
 /** What a connection needs from whoever owns it. */
@@ -53,6 +56,8 @@ export class Connection {
   /** While replay runs, live messages wait here with their ids, to drop what replay sent. */
   private held: { id: string; frame: Buffer }[] | null = null;
   private heldBytes = 0;
+  /** Live messages up to this id were already seen by the client; see `skipThrough`. */
+  private seenThrough: { id: string; compare: CompareIds } | null = null;
 
   constructor(
     req: Request,
@@ -91,16 +96,28 @@ export class Connection {
     this.held = [];
   }
 
+  /**
+   * Drops live messages whose id is not after `id`, which the client already has: a process that
+   * has not yet read as far as the one the client came from would otherwise send them again.
+   * Ends at the first newer message, since a stream's messages arrive in order.
+   */
+  skipThrough(id: string, compare: CompareIds): void {
+    this.seenThrough = { id, compare };
+  }
+
   /** Writes the held live messages that replay did not already send, then goes live. */
   release(sentIds: ReadonlySet<string>): void {
     const held = this.held ?? [];
     this.held = null;
     this.heldBytes = 0;
-    for (const { id, frame } of held) if (!sentIds.has(id)) this.enqueue(frame);
+    for (const { id, frame } of held) {
+      if (!sentIds.has(id) && !this.isSeen(id)) this.enqueue(frame);
+    }
   }
 
   /** Queues one live message; held while replay runs. */
   deliver(id: string, frame: Buffer): void {
+    if (this.seenThrough !== null && this.held === null && this.isSeen(id)) return;
     if (this.held === null) {
       this.enqueue(frame);
       return;
@@ -108,6 +125,15 @@ export class Connection {
     this.held.push({ id, frame });
     this.heldBytes += frame.length;
     if (this.heldBytes > this.maxQueuedBytes) this.drop();
+  }
+
+  private isSeen(id: string): boolean {
+    const seen = this.seenThrough;
+    if (seen === null) return false;
+    const order = seen.compare(id, seen.id);
+    if (order !== null && order <= 0) return true;
+    this.seenThrough = null;
+    return false;
   }
 
   /** Queues a frame to go out with the next flush, or drops the client if too much waits. */
@@ -142,15 +168,21 @@ export class Connection {
     this.isDirty = false;
     if (!this.isOpen || this.isCongested || this.queue.length === 0) return;
     const frames = this.queue;
-    this.queue = [];
     this.queuedBytes = 0;
 
     const res = this.res;
-    // Corked, the frames leave in one writev without being copied into one Buffer per client.
-    res.cork();
-    let isAccepted = true;
-    for (let i = 0; i < frames.length; i++) isAccepted = res.write(frames[i]);
-    res.uncork();
+    let isAccepted: boolean;
+    if (frames.length === 1) {
+      isAccepted = res.write(frames[0]);
+    } else {
+      // Corked, the frames leave in one writev without being copied into one Buffer per client.
+      res.cork();
+      isAccepted = true;
+      for (let i = 0; i < frames.length; i++) isAccepted = res.write(frames[i]);
+      res.uncork();
+    }
+    // The queue is reused, so the hot path allocates nothing per client beyond the write.
+    frames.length = 0;
     // compression() holds output back until told to flush.
     (res as Response & { flush?: () => void }).flush?.();
     if (!isAccepted) this.isCongested = true;

@@ -133,6 +133,10 @@ export function turboStreams(options: TurboStreamsOptions = {}): TurboStreamsMid
     if (isClosed) return refuse(res, 503, 'shutting down');
 
     const connection = new Connection(req, res, stream, hub, resolved.maxQueuedBytes);
+    const afterId = stringValue(req.get('last-event-id')) ?? stringValue(req.query.after);
+    if (afterId !== undefined && broker.compareIds !== undefined) {
+      connection.skipThrough(afterId, broker.compareIds.bind(broker));
+    }
     // From here every live message is held, and the gap position is taken in the same turn, so a
     // refresh sent for a gap carries an id that nothing held comes before.
     connection.hold();
@@ -141,7 +145,6 @@ export function turboStreams(options: TurboStreamsOptions = {}): TurboStreamsMid
     connection.open(retryFrame);
     debug('open %s (%d open)', connection.streamName, hub.size);
 
-    const afterId = stringValue(req.get('last-event-id')) ?? stringValue(req.query.after);
     if (afterId === undefined) return connection.release(NOTHING_SENT);
     const missed = await broker.replay(connection.streamName, afterId).catch((error: unknown) => {
       onBrokerError(wrapError(error, ErrorCodes.BROKER_FAILED, { stream: connection.streamName }));

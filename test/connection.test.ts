@@ -85,6 +85,21 @@ describe('Connection', () => {
     ]);
   });
 
+  it('skips live messages the client already saw elsewhere, up to the first newer one', async () => {
+    const { client, connection } = await connect();
+    const compare = (a: string, b: string) => Number(a) - Number(b);
+    connection.skipThrough('5', compare);
+    connection.hold();
+    connection.deliver('4', Buffer.from('id: 4\ndata: seen-4\n\n'));
+    connection.release(new Set());
+    connection.deliver('5', Buffer.from('id: 5\ndata: seen-5\n\n'));
+    connection.deliver('6', Buffer.from('id: 6\ndata: new-6\n\n'));
+    connection.deliver('7', Buffer.from('id: 7\ndata: new-7\n\n'));
+    await client.waitForEvents(2);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(client.events.map((e) => `${e.id}:${e.data}`)).to.deep.equal(['6:new-6', '7:new-7']);
+  });
+
   it('is forgotten once when the client goes away', async () => {
     const { client, connection } = await connect();
     client.close();

@@ -37,6 +37,18 @@ export interface Broker {
   replay(stream: string, afterId: string): Promise<BrokerMessage[] | null>;
   /** Stops delivery and releases connections and timers. */
   close(): Promise<void>;
+  /**
+   * Orders two ids of this broker: negative when `a` came first, zero when equal, positive when
+   * `a` came later, `null` when they cannot be compared (another epoch, unparseable). Optional:
+   * with it, a client that reconnects to a process which has not yet read what the client already
+   * saw elsewhere is not sent those messages twice.
+   */
+  compareIds?(a: string, b: string): number | null;
+}
+
+/** Compares two non-negative integers written in decimal, of any length. */
+export function compareDecimal(a: string, b: string): number {
+  return a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** How much history a broker keeps for replay. */

@@ -88,6 +88,11 @@ export class MemoryBroker implements Broker {
     return history.entries.filter((entry) => entry.seq > after);
   }
 
+  compareIds(a: string, b: string): number | null {
+    const [first, second] = [this.parse(a), this.parse(b)];
+    return first === null || second === null ? null : first - second;
+  }
+
   async close(): Promise<void> {
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
     this.sweepTimer = null;

@@ -3,6 +3,7 @@ import createDebug from 'debug';
 import type { Client, Pool, PoolClient, PoolConfig } from 'pg';
 import { ErrorCodes, TurboExpressError } from '../errors';
 import {
+  compareDecimal,
   DEFAULT_HISTORY,
   type Broker,
   type BrokerErrorFn,
@@ -163,6 +164,12 @@ export class PostgresBroker implements Broker {
     }
     if (!isEpochCurrent) return null;
     return messages.sort((a, b) => idOf(a) - idOf(b));
+  }
+
+  compareIds(a: string, b: string): number | null {
+    const [first, second] = [ID.exec(a), ID.exec(b)];
+    if (first === null || second === null || first[1] !== second[1]) return null;
+    return compareDecimal(first[2], second[2]);
   }
 
   async close(): Promise<void> {

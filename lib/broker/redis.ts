@@ -3,6 +3,7 @@ import createDebug from 'debug';
 import type { Redis as RedisClient, RedisOptions } from 'ioredis';
 import { ErrorCodes, TurboExpressError } from '../errors';
 import {
+  compareDecimal,
   DEFAULT_HISTORY,
   type Broker,
   type BrokerErrorFn,
@@ -36,8 +37,11 @@ export interface RedisBrokerOptions {
   commandTimeout?: number;
 }
 
-/** How long one blocking read waits before it is sent again; also bounds how long close() waits. */
-const READ_BLOCK = 5_000;
+/**
+ * How long one blocking read waits before it is sent again; also bounds how long close() waits
+ * and how late a process notices a log that was recreated with ids below the ones it read.
+ */
+const READ_BLOCK = 1_000;
 const READ_BATCH = 500;
 /** Ids read `<epoch>:<ms>-<n>`: the epoch of the broker's keys, then the Redis Stream id. */
 const ID = /^([0-9a-f]{16}):([0-9]{1,15}-[0-9]{1,15})$/;
@@ -168,6 +172,14 @@ export class RedisBroker implements Broker {
     return entries.map(([id, fields]) => ({ stream, id: `${epoch}:${id}`, data: fields[1] }));
   }
 
+  compareIds(a: string, b: string): number | null {
+    const [first, second] = [ID.exec(a), ID.exec(b)];
+    if (first === null || second === null || first[1] !== second[1]) return null;
+    const [firstMs, firstSeq] = first[2].split('-');
+    const [secondMs, secondSeq] = second[2].split('-');
+    return compareDecimal(firstMs, secondMs) || compareDecimal(firstSeq, secondSeq);
+  }
+
   async close(): Promise<void> {
     this.isRunning = false;
     this.deliver = null;
@@ -193,7 +205,21 @@ export class RedisBroker implements Broker {
       }
       const streams = reply as [string, [string, string[]][]][] | null;
       if (streams !== null) for (const [id, fields] of streams[0][1]) this.accept(id, fields);
+      else await this.noticeNewEpoch();
     }
+  }
+
+  /**
+   * A log deleted (flush) and written again within the same millisecond restarts at ids no newer
+   * than the last one read, which `XREAD` would never return: when the epoch key changed, read
+   * the new log from its start.
+   */
+  private async noticeNewEpoch(): Promise<void> {
+    const epoch = await this.reader.get(this.keys.epoch).catch(() => null);
+    if (epoch === null || epoch === this.epoch) return;
+    debug('epoch %s replaced %s while idle: reading the new log from its start', epoch, this.epoch);
+    this.lastId = '0-0';
+    this.lastSeq = 0;
   }
 
   /** Delivers one log entry, noticing a new epoch or entries the log dropped before we read them. */

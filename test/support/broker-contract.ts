@@ -94,6 +94,20 @@ export function brokerContract(fixture: () => BrokerFixture, closeAll: () => Sta
     expect(await a.broker.replay('Room:1', `${message.id}\n`)).to.equal(null);
   });
 
+  it('orders its own ids and refuses to compare foreign ones', async () => {
+    const a = await start();
+    const first = await a.broker.publish('Room:1', 'one');
+    const second = await a.broker.publish('Room:2', 'two');
+    const compare = a.broker.compareIds!.bind(a.broker);
+    expect([
+      Math.sign(compare(first.id, second.id)!),
+      Math.sign(compare(second.id, first.id)!),
+      compare(first.id, first.id),
+      compare(first.id, 'nonsense'),
+      compare(`0000000000000000${first.id.slice(16)}`, first.id),
+    ]).to.deep.equal([-1, 1, 0, null, null]);
+  });
+
   it('answers null once the history is flushed', async () => {
     const [a, b] = [await start(), await start()];
     const message = await a.broker.publish('Room:1', 'one');
