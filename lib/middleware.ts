@@ -103,7 +103,11 @@ export function turboStreams(options: TurboStreamsOptions = {}): TurboStreamsMid
   });
   const onBrokerError = (error: Error) =>
     broadcaster.report(error, ErrorCodes.BROKER_FAILED, {});
-  const ready = Promise.resolve(broker.start(hub.deliver, onBrokerError));
+  const onMissed = () => {
+    debug('the broker missed messages: reconnecting %d subscriber(s) to replay', hub.size);
+    hub.closeAll();
+  };
+  const ready = Promise.resolve(broker.start(hub.deliver, onBrokerError, onMissed));
   ready.catch(onBrokerError);
 
   const prefix = resolved.path === '/' ? '/' : `${resolved.path}/`;

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { RedisBroker } from '../lib';
+import { expect } from 'chai';
 import { brokerContract, type Started } from './support/broker-contract';
+import { waitFor } from './support/wait';
 import { isListening, portOf, requireService, SHARED_REDIS_URL } from './support/servers';
 
 describe('RedisBroker', function () {
@@ -27,6 +29,25 @@ describe('RedisBroker', function () {
     if (redis !== undefined) {
       await deleteKeys();
       redis.disconnect();
+    }
+  });
+
+  it('reports messages that left the log unread and asks for subscribers to reconnect', async () => {
+    const broker = new RedisBroker(SHARED_REDIS_URL, { prefix });
+    const errors: Error[] = [];
+    let missed = 0;
+    await broker.start(() => {}, (error) => errors.push(error), () => (missed += 1));
+    try {
+      await broker.publish('Room:1', 'one');
+      const epoch = await redis.get(`${prefix}:epoch`);
+      // A log entry three numbers ahead stands for two messages trimmed before this process read them.
+      await redis.xadd(`${prefix}:log`, '*', 'e', epoch!, 'n', '4', 's', 'Room:1', 'd', 'four');
+      await waitFor(() => missed === 1, 5000, 'the missed-messages signal');
+      expect(errors.map((error) => error.message)).to.deep.equal([
+        'RedisBroker: 2 message(s) left the log before this process read them; raise logSize',
+      ]);
+    } finally {
+      await broker.close();
     }
   });
 

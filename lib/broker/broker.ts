@@ -24,8 +24,12 @@ export type BrokerErrorFn = (error: Error) => void;
  * flushed server), an evicted one, or one it cannot parse.
  */
 export interface Broker {
-  /** Begins delivery to `deliver`. Called once, by `turboStreams()`. */
-  start(deliver: DeliverFn, onError: BrokerErrorFn): Promise<void> | void;
+  /**
+   * Begins delivery to `deliver`. Called once, by `turboStreams()`. A broker that finds it missed
+   * messages it can no longer deliver calls `onMissed`: every local subscriber is then
+   * disconnected, to reconnect and replay from the broker's history (or refresh).
+   */
+  start(deliver: DeliverFn, onError: BrokerErrorFn, onMissed?: () => void): Promise<void> | void;
   /** Numbers and records the message, then delivers it to every started process. */
   publish(stream: string, data: string): Promise<BrokerMessage>;
   /**

@@ -77,6 +77,7 @@ export class RedisBroker implements Broker {
   private readonly logSize: number;
   private deliver: DeliverFn | null = null;
   private onError: BrokerErrorFn = () => {};
+  private onMissed: () => void = () => {};
   private epoch = 'none';
   private lastId = '0-0';
   private lastSeq = 0;
@@ -125,9 +126,10 @@ export class RedisBroker implements Broker {
     for (const client of [this.commands, this.reader]) this.watch(client);
   }
 
-  async start(deliver: DeliverFn, onError: BrokerErrorFn): Promise<void> {
+  async start(deliver: DeliverFn, onError: BrokerErrorFn, onMissed?: () => void): Promise<void> {
     this.deliver = deliver;
     this.onError = onError;
+    this.onMissed = onMissed ?? (() => {});
     this.isRunning = true;
     // Redis may be away at boot: wait for it, as ioredis keeps trying, rather than fail for good.
     await Promise.all([whenReady(this.reader), whenReady(this.commands)]);
@@ -233,6 +235,8 @@ export class RedisBroker implements Broker {
       this.report(
         `RedisBroker: ${seq - this.lastSeq - 1} message(s) left the log before this process read them; raise logSize`,
       );
+      // Their streams' histories may still hold them: subscribers reconnect and replay.
+      this.onMissed();
     }
     this.lastId = id;
     this.lastSeq = seq;
