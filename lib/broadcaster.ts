@@ -10,6 +10,7 @@ import {
 } from './errors';
 import { MemoryBroker } from './broker/memory';
 import type { Broker } from './broker/broker';
+import { LostBroadcasts } from './lost-broadcasts';
 import { BroadcastRecorder } from './recorder';
 import { Renderer, type Locals } from './render';
 import {
@@ -52,17 +53,21 @@ export class Broadcaster {
   readonly renderer: Renderer;
   readonly broker: Broker;
   readonly onError: ErrorHandler;
+  /** Streams whose message the broker refused: each gets a refresh once the broker is back. */
+  readonly lost: LostBroadcasts;
 
   constructor(renderer: Renderer, broker: Broker, onError: ErrorHandler) {
     this.renderer = renderer;
     this.broker = broker;
     this.onError = onError;
+    this.lost = new LostBroadcasts(broker);
   }
 
   /**
    * Sends one action to every subscriber of `stream`. Bad arguments throw; a failing partial or
    * broker is handed to `onError` and the returned promise still resolves, so a broadcast never
-   * fails the write that caused it. Resolves to whether the message was published.
+   * fails the write that caused it. Resolves to whether the message was published. When the
+   * broker refused it, the stream gets a `refresh` once the broker takes messages again.
    */
   async broadcast(
     stream: string,
@@ -95,6 +100,7 @@ export class Broadcaster {
       return true;
     } catch (error) {
       this.report(error, ErrorCodes.BROKER_FAILED, { stream, action, template: content.template });
+      this.lost.add(stream);
       return false;
     }
   }

@@ -209,6 +209,7 @@ export function turboStreams(options: TurboStreamsOptions = {}): TurboStreamsMid
         isClosed = true;
         await flushRefreshes();
         hub.closeAll();
+        broadcaster.lost.stop();
         uninstallBroadcaster(broadcaster);
         await broker.close();
       },
