@@ -1,0 +1,74 @@
+/** Sizes and durations per mode. Quick must stay well under 60 s for three contestants. */
+export interface Profile {
+  mode: 'quick' | 'full';
+  /** Subscriber counts for the latency figure. */
+  latencySubscribers: number[];
+  /** Light load, so latency is not a throughput figure in disguise. */
+  latencyRate: number;
+  latencyDurationMs: number;
+  /** Idle subscriber counts for the RSS slope. */
+  memorySubscribers: number[];
+  /** Subscriber count for max-rate, CPU, payload and burst figures. */
+  throughputSubscribers: number;
+  /** Broadcast rates tried in order; stops at the first that fails. */
+  rateSteps: number[];
+  stepDurationMs: number;
+  /** A step fails if p99 exceeds this or messages are still missing after the drain. */
+  p99BoundMs: number;
+  payloadSizes: number[];
+  /** The payload size used for all other figures. */
+  defaultPayload: number;
+  payloadRate: number;
+  payloadDurationMs: number;
+  burstCount: number;
+  /** Messages per POST in the one-turn burst; burstCount / burstPerPost POSTs in all. */
+  burstPerPost: number;
+  drainMs: number;
+  /** How many subscribers parse messages for latency. */
+  sample: number;
+}
+
+const QUICK: Profile = {
+  mode: 'quick',
+  latencySubscribers: [1, 100, 1000],
+  latencyRate: 20,
+  latencyDurationMs: 1000,
+  memorySubscribers: [500, 1000, 2000],
+  throughputSubscribers: 1000,
+  rateSteps: [50, 100, 150, 200, 300, 400, 800],
+  stepDurationMs: 1000,
+  p99BoundMs: 100,
+  payloadSizes: [256, 1024, 4096, 32768],
+  defaultPayload: 1024,
+  payloadRate: 10,
+  payloadDurationMs: 1000,
+  burstCount: 50,
+  burstPerPost: 10,
+  drainMs: 2000,
+  sample: 200,
+};
+
+const FULL: Profile = {
+  mode: 'full',
+  latencySubscribers: [1, 100, 1000, 10000],
+  // 5/s keeps even a 15 µs/delivery server under half a core at 10,000 subscribers.
+  latencyRate: 5,
+  latencyDurationMs: 8000,
+  memorySubscribers: [1000, 5000, 10000],
+  throughputSubscribers: 1000,
+  rateSteps: [25, 50, 75, 100, 150, 200, 300, 400, 600, 800, 1200, 1600],
+  stepDurationMs: 3000,
+  p99BoundMs: 100,
+  payloadSizes: [256, 1024, 4096, 32768],
+  defaultPayload: 1024,
+  payloadRate: 10,
+  payloadDurationMs: 4000,
+  burstCount: 200,
+  burstPerPost: 20,
+  drainMs: 5000,
+  sample: 200,
+};
+
+export function profileFor(quick: boolean): Profile {
+  return quick ? QUICK : FULL;
+}

@@ -1,0 +1,56 @@
+/**
+ * Child process that runs one contestant: `node --import tsx --expose-gc host.ts <module>`.
+ * Binds 127.0.0.1:0, reports the port over IPC, then answers stats requests.
+ */
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { pathToFileURL } from 'node:url';
+import { serveRpc } from '../rpc';
+import type { ContestantModule } from './contract';
+
+export interface ServerStats {
+  cpu: NodeJS.CpuUsage;
+  memory: NodeJS.MemoryUsage;
+  renders: number | null;
+  subscribers: number;
+}
+
+function collectGarbage(): void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('start the server host with --expose-gc');
+  // Twice: the first pass can leave finalizer-held objects for the second.
+  gc();
+  gc();
+}
+
+async function main(): Promise<void> {
+  const modulePath = process.argv[2];
+  const contestant = (await import(pathToFileURL(modulePath).href)) as ContestantModule;
+  const bench = await contestant.createBenchServer();
+  bench.server.listen({ host: '127.0.0.1', port: 0, backlog: 4096 });
+  await once(bench.server, 'listening');
+
+  serveRpc(
+    {
+      stats: ({ gc }: { gc?: boolean }): ServerStats => {
+        if (gc) collectGarbage();
+        return {
+          cpu: process.cpuUsage(),
+          memory: process.memoryUsage(),
+          renders: bench.renderCount(),
+          subscribers: bench.subscriberCount(),
+        };
+      },
+    },
+    async () => {
+      bench.server.closeAllConnections();
+      await bench.close();
+    },
+  );
+  process.send?.({ ready: true, port: (bench.server.address() as AddressInfo).port });
+}
+
+main().catch((error) => {
+  console.error('server host failed:', error);
+  process.exit(1);
+});

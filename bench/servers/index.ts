@@ -1,0 +1,37 @@
+/**
+ * Contestant registry. To add one, drop a module next to this file that implements
+ * `ContestantModule` (see contract.ts) and add an entry here; nothing else in the rig changes.
+ */
+import path from 'node:path';
+
+export interface Contestant {
+  name: string;
+  /** Absolute path of the module exporting `createBenchServer`. */
+  modulePath: string;
+  /** What the write path does, printed with the results so readers compare like with like. */
+  pipeline: string;
+}
+
+function local(file: string): string {
+  return path.join(__dirname, file);
+}
+
+export const CONTESTANTS: Contestant[] = [
+  {
+    name: 'raw',
+    modulePath: local('raw.ts'),
+    pipeline: 'POST -> build HTML string -> one Buffer -> res.write per client (no DB)',
+  },
+  {
+    name: 'better-sse',
+    modulePath: local('better-sse.ts'),
+    pipeline: 'POST (express.json) -> build HTML string -> channel.broadcast (no DB)',
+  },
+  {
+    name: 'turbo-express',
+    modulePath: local('turbo-express.ts'),
+    pipeline:
+      'POST (express.json) -> Sequelize create on in-memory SQLite -> after-commit onSave -> ' +
+      'Pug partial rendered once -> MemoryBroker -> hub, one write per connection per turn',
+  },
+];
