@@ -19,19 +19,47 @@ interface TrackedTransaction extends Transaction {
   [OUTCOME]?: Outcome;
 }
 
+/** Receives a job that ran longer than the queue waits for it. */
+export type SlowJobFn = (waitedMs: number) => void;
+
 /**
  * Runs jobs one after another, in the order they were queued: the order writes committed in. A
- * job that throws has already been reported by its caller; the chain goes on regardless.
+ * job that throws has already been reported by its caller; the chain goes on regardless. A job
+ * still running after `timeout` ms stops holding the others back (it goes on by itself, and
+ * `onSlow` is told): one `onSave` awaiting something that never answers must not silence every
+ * later broadcast of the process.
  */
 class SerialQueue {
   private tail: Promise<void> = Promise.resolve();
+  timeout: number | null = 30_000;
+  onSlow: SlowJobFn = () => {};
 
   enqueue(job: Job): Promise<void> {
-    const next = this.tail.then(job).catch((error: unknown) => {
-      debug('job failed: %s', (error as Error)?.message);
-    });
+    const next = this.tail.then(() => this.runBounded(job));
     this.tail = next;
     return next;
+  }
+
+  private runBounded(job: Job): Promise<void> {
+    const running = Promise.resolve()
+      .then(job)
+      .catch((error: unknown) => {
+        debug('job failed: %s', (error as Error)?.message);
+      });
+    const timeout = this.timeout;
+    if (timeout === null) return running;
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        debug('job still running after %d ms: going on without it', timeout);
+        this.onSlow(timeout);
+        resolve();
+      }, timeout);
+      timer.unref();
+      running.then(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   /** Resolves once every job queued so far, and every job those jobs queued, has run. */
@@ -45,6 +73,15 @@ class SerialQueue {
 }
 
 const queue = new SerialQueue();
+
+/**
+ * Sets how long one `onSave` / `onDelete` may hold back the ones after it (`null`: for ever), and
+ * who hears of one that took longer. `turboStreams()` calls it with its `hookTimeout` option.
+ */
+export function configureHookQueue(timeout: number | null, onSlow: SlowJobFn): void {
+  queue.timeout = timeout;
+  queue.onSlow = onSlow;
+}
 
 /**
  * Resolves once every `onSave` / `onDelete` queued so far has run: those of writes made without a

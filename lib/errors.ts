@@ -25,6 +25,8 @@ export const ErrorCodes = {
   BROKER_FAILED: 'TURBO_BROKER_FAILED',
   /** A stream hook (`onSave`, `onDelete`) threw. */
   HOOK_FAILED: 'TURBO_HOOK_FAILED',
+  /** A stream hook ran longer than `hookTimeout`; the broadcasts after it went on without it. */
+  HOOK_TIMEOUT: 'TURBO_HOOK_TIMEOUT',
   /** A stream file found by discovery could not be loaded. */
   DISCOVERY_FAILED: 'TURBO_DISCOVERY_FAILED',
 } as const;

@@ -3,10 +3,11 @@ import createDebug from 'debug';
 import { Broadcaster, installBroadcaster, logBroadcastError, uninstallBroadcaster } from './broadcaster';
 import type { Broker } from './broker/broker';
 import { MemoryBroker } from './broker/memory';
+import { configureHookQueue } from './commit-queue';
 import { Connection } from './connection';
 import { runInContext } from './context';
 import { discoverStreams } from './discovery';
-import { ErrorCodes, wrapError } from './errors';
+import { ErrorCodes, TurboExpressError, wrapError } from './errors';
 import { Hub } from './hub';
 import { flushRefreshes } from './refresh-debounce';
 import { resolveOptions, type ResolvedOptions, type TurboStreamsOptions } from './options';
@@ -93,6 +94,10 @@ export function turboStreams(options: TurboStreamsOptions = {}): TurboStreamsMid
   const renderer = new Renderer(resolved.views);
   const broadcaster = new Broadcaster(renderer, broker, resolved.onError ?? logBroadcastError);
   installBroadcaster(broadcaster);
+  configureHookQueue(resolved.hookTimeout, function reportSlowHook(waited) {
+    const message = `An onSave or onDelete ran longer than ${waited} ms: later broadcasts no longer wait for it (hookTimeout)`;
+    broadcaster.report(new TurboExpressError(ErrorCodes.HOOK_TIMEOUT, message), ErrorCodes.HOOK_TIMEOUT, {});
+  });
 
   const signer = new StreamNameSigner(resolved.secret);
   const retryFrame = encodeRetry(resolved.retry);

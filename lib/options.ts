@@ -58,6 +58,12 @@ export interface TurboStreamsOptions {
    * node_modules.
    */
   discover?: string | string[] | null;
+  /**
+   * Milliseconds one `onSave` / `onDelete` may hold back the broadcasts of later writes, which
+   * wait for it to keep commit order. Past it they go on without it, and `onError` gets a
+   * `TURBO_HOOK_TIMEOUT`; the slow hook still finishes. `null` waits for ever. Defaults to 30,000.
+   */
+  hookTimeout?: number | null;
 }
 
 /** The options after defaults are applied and checked. */
@@ -75,6 +81,7 @@ export interface ResolvedOptions {
   tokenTtl: number | null;
   maxQueuedBytes: number;
   discover: string[];
+  hookTimeout: number | null;
 }
 
 /** The defaults, applied once when the middleware is built. */
@@ -85,6 +92,7 @@ export const DEFAULTS = Object.freeze({
   recheckInterval: 60_000,
   tokenTtl: null,
   maxQueuedBytes: 1024 * 1024,
+  hookTimeout: 30_000,
 });
 
 /** The secret used when none is given outside production, made once per process. */
@@ -109,6 +117,7 @@ export function resolveOptions(options: TurboStreamsOptions = {}): ResolvedOptio
     tokenTtl: period(options.tokenTtl, 'tokenTtl', DEFAULTS.tokenTtl),
     maxQueuedBytes: count(options.maxQueuedBytes, 'maxQueuedBytes', DEFAULTS.maxQueuedBytes, 1),
     discover: resolveDiscover(options.discover),
+    hookTimeout: period(options.hookTimeout, 'hookTimeout', DEFAULTS.hookTimeout),
   };
 }
 
