@@ -27,8 +27,9 @@ export function registerStream(streamClass: StreamClass): void {
       `registerStream() takes a class extending Stream or ModelStream, not ${describe(streamClass)}`,
     );
   }
-  if (isModelStreamClass(streamClass)) registerModelStream(streamClass);
-
+  // Every check comes before any change, so a refused class leaves nothing half-registered.
+  const isModelStream = isModelStreamClass(streamClass);
+  if (isModelStream) checkModelStream(streamClass);
   const baseName = validBaseName(streamClass);
   const existing = byName.get(baseName);
   if (existing !== undefined && existing !== streamClass && existing.name !== streamClass.name) {
@@ -37,11 +38,13 @@ export function registerStream(streamClass: StreamClass): void {
       `${streamClass.name} and ${existing.name} both name their streams "${baseName}": set a different static streamName on one`,
     );
   }
+
+  if (isModelStream) registerModelStream(streamClass);
   byName.set(baseName, streamClass);
   debug('registered %s as %s', streamClass.name, baseName);
 }
 
-function registerModelStream(streamClass: ModelStreamClass): void {
+function checkModelStream(streamClass: ModelStreamClass): void {
   const model = streamClass.model;
   if (typeof model !== 'function' || typeof (model as ModelStatic<Model>).addHook !== 'function') {
     throw new TurboExpressError(
@@ -56,6 +59,10 @@ function registerModelStream(streamClass: ModelStreamClass): void {
       `${model.name} already has the ModelStream ${existing.name}; ${streamClass.name} cannot be a second one`,
     );
   }
+}
+
+function registerModelStream(streamClass: ModelStreamClass): void {
+  const model = streamClass.model;
   byModel.set(model, streamClass);
   installModelHooks(model);
   defineStreamProperty(model);

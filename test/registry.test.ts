@@ -85,6 +85,22 @@ describe('registerStream', () => {
     expect(() => registerStream(Beta)).to.throw(/both name their streams "shared-name"/);
   });
 
+  it('leaves nothing behind when it refuses a ModelStream whose name is taken', async () => {
+    class Ticker extends Stream {
+      static override streamName = 'Ticker';
+    }
+    class Invoice extends Model {}
+    Invoice.init({ total: DataTypes.INTEGER }, { sequelize, modelName: 'Invoice' });
+    class InvoiceStream extends ModelStream<Invoice> {
+      static override model = Invoice;
+      static override streamName = 'Ticker';
+    }
+    registerStream(Ticker);
+    expect(() => registerStream(InvoiceStream)).to.throw().with.property('code', ErrorCodes.DUPLICATE_STREAM_NAME);
+    expect(streamFor(Invoice.build({ id: 1, total: 4200 }))).to.equal(null);
+    expect((Invoice as unknown as { options: { hooks: Record<string, unknown[]> } }).options.hooks.afterCreate ?? []).to.have.length(0);
+  });
+
   it('resolves a stream name to the row it stands for, or null', async () => {
     class NoteStream extends ModelStream<Note> {
       static override model = Note;
