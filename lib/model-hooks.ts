@@ -6,6 +6,7 @@ import { runAfterCommit } from './commit-queue';
 import { ErrorCodes } from './errors';
 import type { HookOptions, ModelStream } from './model-stream';
 import { streamFor } from './registry';
+import { snapshotRow } from './row-snapshot';
 
 const debug = createDebug('turbo-express:hooks');
 
@@ -133,7 +134,7 @@ function schedule(instance: Model, kind: WriteKind, created: boolean, options: H
   try {
     const context = currentContext();
     if (context.suppressed) return;
-    const stream = streamFor(instance);
+    const stream = streamFor(snapshotRow(instance));
     if (stream === null) return;
 
     const sequelize = (instance.constructor as ModelStatic<Model>).sequelize;

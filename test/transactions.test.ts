@@ -83,8 +83,9 @@ for (const dialect of dialects) {
       expect(hookCalls).to.deep.equal([]);
 
       await transaction.commit();
+      // Each hook sees the row as its own write left it, so the page ends as the database does.
       await expectExactly(board, [
-        savedFrame(note.id, true, 'later still'),
+        savedFrame(note.id, true, 'later'),
         savedFrame(note.id, false, 'later still'),
       ]);
     });
@@ -153,6 +154,28 @@ for (const dialect of dialects) {
       });
       await expectExactly(board, [savedFrame(kept, true, 'kept')]);
       expect(await Note.count()).to.equal(1);
+    });
+
+    it('sends the committed values, not those of a rolled back savepoint on the same instance', async () => {
+      let id = 0;
+      await db!.sequelize.transaction(async (outer) => {
+        const note = await Note.create({ slug: 'a', body: 'first' }, { transaction: outer });
+        id = note.id;
+        await note.update({ body: 'committed' }, { transaction: outer });
+        await db!.sequelize
+          .transaction({ transaction: outer }, async (savepoint) => {
+            await note.update({ body: 'rolled back' }, { transaction: savepoint });
+            throw new Error('undo the savepoint');
+          })
+          .catch(() => {});
+      });
+      await expectExactly(board, [savedFrame(id, true, 'first'), savedFrame(id, false, 'committed')]);
+    });
+
+    it('sends what each write wrote when the instance changes again before the hooks run', async () => {
+      const note = await Note.create({ slug: 'a', body: 'created' });
+      await note.update({ body: 'updated' });
+      await expectExactly(board, [savedFrame(note.id, true, 'created'), savedFrame(note.id, false, 'updated')]);
     });
 
     it('sends nothing when the outer transaction rolls back after a savepoint was released', async () => {
