@@ -173,20 +173,32 @@ function defaultBroadcaster(): Broadcaster {
   return new Broadcaster(new Renderer(path.resolve('views')), broker, logBroadcastError);
 }
 
-let active: Broadcaster | null = null;
+/** The broadcasters of the middlewares not yet closed, oldest first. */
+const live: Broadcaster[] = [];
+let fallback: Broadcaster | null = null;
 
-/** The broadcaster streams publish through: the newest middleware's, or a default one. */
+/** The broadcaster streams publish through: the newest open middleware's, or a default one. */
 export function activeBroadcaster(): Broadcaster {
-  active ??= defaultBroadcaster();
-  return active;
+  if (live.length > 0) return live[live.length - 1];
+  fallback ??= defaultBroadcaster();
+  return fallback;
 }
 
-/** Makes `broadcaster` the one streams publish through. */
+/**
+ * Makes `broadcaster` the one streams publish through, until it is uninstalled. A process has one
+ * set of streams, so a second open middleware takes over from the first, which is told loudly.
+ */
 export function installBroadcaster(broadcaster: Broadcaster): void {
-  active = broadcaster;
+  if (live.length > 0) {
+    console.warn(
+      'turbo-express: a second turboStreams() was created while another is open; broadcasts now go only through the newest one, until it is closed. Mount one turboStreams() per process and share it between routers.',
+    );
+  }
+  live.push(broadcaster);
 }
 
-/** Goes back to the default broadcaster if `broadcaster` is the active one. */
+/** Stops publishing through `broadcaster`; the middleware opened before it takes over again. */
 export function uninstallBroadcaster(broadcaster: Broadcaster): void {
-  if (active === broadcaster) active = null;
+  const at = live.indexOf(broadcaster);
+  if (at !== -1) live.splice(at, 1);
 }
