@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import createDebug from 'debug';
 import { ErrorCodes, TurboExpressError } from './errors';
 import { ModelStream } from './model-stream';
@@ -15,31 +16,74 @@ const SKIPPED_FOLDERS = new Set(['node_modules', 'dist', 'build', 'coverage', 't
  * stream class they export, the way an app's streams modules are picked up by convention.
  * Folders named node_modules, dist, build, coverage, test and tests, and hidden ones, are
  * skipped. `.ts` files are loaded only when a TypeScript loader (tsx, ts-node) is active.
- * Returns the classes registered.
+ *
+ * Files of a CommonJS package are loaded with `require()` before this returns, so a failure
+ * throws at once; files of an ES module package (`"type": "module"`, `.mjs`, `.mts`) with
+ * `import()`, so that they share the app's module instances. Resolves to the classes registered.
  */
-export function discoverStreams(folder: string): StreamClass[] {
+export function discoverStreams(folder: string): Promise<StreamClass[]> {
+  const files = findStreamFiles(path.resolve(folder));
+  const loaded = files.map((file) => (isEsm(file) ? importFile(file) : requireFile(file)));
+  return Promise.all(loaded).then((modules) => modules.flatMap(registerExports));
+}
+
+function requireFile(file: string): LoadedFile {
+  try {
+    return { file, exports: require(file) as Record<string, unknown> };
+  } catch (error) {
+    throw loadError(file, error);
+  }
+}
+
+async function importFile(file: string): Promise<LoadedFile> {
+  try {
+    return { file, exports: (await import(pathToFileURL(file).href)) as Record<string, unknown> };
+  } catch (error) {
+    throw loadError(file, error);
+  }
+}
+
+interface LoadedFile {
+  file: string;
+  exports: Record<string, unknown>;
+}
+
+function registerExports({ file, exports }: LoadedFile): StreamClass[] {
   const found: StreamClass[] = [];
-  for (const file of findStreamFiles(path.resolve(folder))) {
-    let exports: Record<string, unknown>;
-    try {
-      exports = require(file);
-    } catch (error) {
-      throw new TurboExpressError(
-        ErrorCodes.DISCOVERY_FAILED,
-        `Could not load the streams file ${file}: ${(error as Error)?.message ?? error}`,
-        {},
-        error,
-      );
+  for (const value of Object.values(exports ?? {})) {
+    if (typeof value === 'function' && value.prototype instanceof Stream && !isAbstractBase(value)) {
+      registerStream(value as unknown as StreamClass);
+      found.push(value as unknown as StreamClass);
     }
-    for (const value of Object.values(exports ?? {})) {
-      if (typeof value === 'function' && value.prototype instanceof Stream && !isAbstractBase(value)) {
-        registerStream(value as unknown as StreamClass);
-        found.push(value as unknown as StreamClass);
+  }
+  debug('loaded %s', file);
+  return found;
+}
+
+function loadError(file: string, error: unknown): TurboExpressError {
+  return new TurboExpressError(
+    ErrorCodes.DISCOVERY_FAILED,
+    `Could not load the streams file ${file}: ${(error as Error)?.message ?? error}`,
+    {},
+    error,
+  );
+}
+
+/** Tells whether Node loads `file` as an ES module: by extension, else by its package.json. */
+function isEsm(file: string): boolean {
+  if (/\.m[jt]s$/.test(file)) return true;
+  if (/\.c[jt]s$/.test(file)) return false;
+  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+    const manifest = path.join(dir, 'package.json');
+    if (fs.existsSync(manifest)) {
+      try {
+        return JSON.parse(fs.readFileSync(manifest, 'utf8')).type === 'module';
+      } catch {
+        return false; // An unreadable manifest makes Node fall back to CommonJS too.
       }
     }
-    debug('loaded %s', file);
+    if (path.dirname(dir) === dir) return false;
   }
-  return found;
 }
 
 function isAbstractBase(value: Function): boolean {
@@ -48,7 +92,12 @@ function isAbstractBase(value: Function): boolean {
 
 function findStreamFiles(folder: string): string[] {
   const canLoadTs = require.extensions['.ts'] !== undefined;
-  const names = new Set(['streams.js', 'streams.cjs', ...(canLoadTs ? ['streams.ts', 'streams.cts'] : [])]);
+  const names = new Set([
+    'streams.js',
+    'streams.cjs',
+    'streams.mjs',
+    ...(canLoadTs ? ['streams.ts', 'streams.cts', 'streams.mts'] : []),
+  ]);
   const files: string[] = [];
   const visit = (dir: string): void => {
     let entries: fs.Dirent[];

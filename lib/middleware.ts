@@ -46,7 +46,7 @@ export interface TurboStreamsMiddleware {
   readonly broker: Broker;
   /** The number of open SSE connections in this process. */
   readonly connectionCount: number;
-  /** Resolves once the broker is started. */
+  /** Resolves once the broker is started and the ES module streams files found are loaded. */
   readonly ready: Promise<void>;
   /** A snapshot of what the SSE side holds, for monitoring and tests. */
   stats(): TurboStreamsStats;
@@ -88,7 +88,8 @@ export interface TurboStreamsStats {
  */
 export function turboStreams(options: TurboStreamsOptions = {}): TurboStreamsMiddleware {
   const resolved = resolveOptions(options);
-  for (const folder of resolved.discover) discoverStreams(folder);
+  // CommonJS streams files load (or throw) here; ES module ones are awaited through `ready`.
+  const discovered = Promise.all(resolved.discover.map((folder) => discoverStreams(folder)));
 
   const broker = resolved.broker ?? new MemoryBroker(resolved.history);
   const renderer = new Renderer(resolved.views);
@@ -112,7 +113,8 @@ export function turboStreams(options: TurboStreamsOptions = {}): TurboStreamsMid
     debug('the broker missed messages: reconnecting %d subscriber(s) to replay', hub.size);
     hub.closeAll();
   };
-  const ready = Promise.resolve(broker.start(hub.deliver, onBrokerError, onMissed));
+  const started = Promise.resolve(broker.start(hub.deliver, onBrokerError, onMissed));
+  const ready = Promise.all([discovered, started]).then(() => undefined);
   ready.catch(onBrokerError);
 
   const prefix = resolved.path === '/' ? '/' : `${resolved.path}/`;

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { expect } from 'chai';
 import { DataTypes, Model, Sequelize } from 'sequelize';
 import {
@@ -125,7 +126,7 @@ describe('discoverStreams', () => {
   const fixtures = path.join(__dirname, 'fixtures', 'discovery');
 
   it('registers the stream classes exported by streams files, skipping node_modules', async () => {
-    const found = discoverStreams(path.join(fixtures, 'app'));
+    const found = await discoverStreams(path.join(fixtures, 'app'));
     expect(found.map((streamClass) => streamClass.name).sort()).to.deep.equal([
       'DiscoveredLobbyStream',
       'DiscoveredScoresStream',
@@ -134,10 +135,19 @@ describe('discoverStreams', () => {
     expect((await resolveStream('DiscoveredLobbyStream'))?.name).to.equal('DiscoveredLobbyStream');
   });
 
-  it('registers nothing twice when run twice', () => {
-    const first = discoverStreams(path.join(fixtures, 'app'));
-    const second = discoverStreams(path.join(fixtures, 'app'));
+  it('registers nothing twice when run twice', async () => {
+    const first = await discoverStreams(path.join(fixtures, 'app'));
+    const second = await discoverStreams(path.join(fixtures, 'app'));
     expect(second).to.deep.equal(first);
+  });
+
+  it('imports the streams files of an ES module package as ES modules', async () => {
+    const found = await discoverStreams(path.join(fixtures, 'esm-app'));
+    expect(found.map((streamClass) => streamClass.name)).to.deep.equal(['DiscoveredEsmStream']);
+    const url = pathToFileURL(path.join(fixtures, 'esm-app', 'streams.js')).href;
+    const module = (await import(url)) as { DiscoveredEsmStream: unknown; loadedAs: string };
+    expect(module.loadedAs).to.equal('esm');
+    expect(found[0]).to.equal(module.DiscoveredEsmStream);
   });
 
   it('names the file that failed to load', () => {
