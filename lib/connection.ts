@@ -1,5 +1,7 @@
 import type { Request, Response } from 'express';
 import createDebug from 'debug';
+import { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Stream } from './stream';
 
 /** Orders two broker ids; see `Broker.compareIds`. */
@@ -25,12 +27,27 @@ export const SSE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   'X-Accel-Buffering': 'no',
 });
 
+/** Node's own `res.write`: anything else means a middleware (compression()) wraps the response. */
+const NODE_WRITE = ServerResponse.prototype.write;
+const CRLF = '\r\n';
+
+/** Which connection a response or socket belongs to, so one listener serves them all. */
+const connections = new WeakMap<object, Connection>();
+
 /**
  * One open SSE response. Frames are queued and written together by `flush()`, so several
  * messages in one tick leave in one write.
  *
- * Backpressure: once `res.write()` answers false, nothing more is written until the response
- * emits `drain`; frames wait in this connection's queue instead. A client whose queue grows past
+ * The write skips `res.write()` when nothing wraps the response: the frames of one flush are
+ * framed as one HTTP chunk and written to the socket, and that chunk is built once for every
+ * connection that flushes the same frames (see `chunkOf`). Express gives each response its own
+ * hidden class (V8 turns every property it adds after `Object.setPrototypeOf` into a new map),
+ * so `res.write()`'s property reads miss V8's caches on every connection; the socket's do not.
+ * Under compression(), or without chunked encoding (HTTP/1.0), frames go through `res.write()`.
+ *
+ * Backpressure: once a write answers false, nothing more is written until the socket (or the
+ * response, when frames go through `res.write()`) emits `drain`; frames wait in this
+ * connection's queue instead. A client whose queue grows past
  * `maxQueuedBytes` meanwhile (or whose live messages held during replay do) is dropped: it
  * reconnects with `Last-Event-ID` and replays what it missed. The
  * write's answer is trusted rather than `res.writableLength`, because a compressing middleware
@@ -40,7 +57,6 @@ export const SSE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
 export class Connection {
   readonly req: Request;
   readonly res: Response;
-  readonly stream: Stream;
   readonly streamName: string;
   /** Position in the owner's list for this stream, kept by the owner for O(1) removal. */
   slot = -1;
@@ -57,25 +73,32 @@ export class Connection {
   private held: { id: string; frame: Buffer }[] | null = null;
   private heldBytes = 0;
   /** Live messages up to this id were already seen by the client; see `skipThrough`. */
-  private seenThrough: { id: string; compare: CompareIds } | null = null;
+  private seenThrough: string | null = null;
+  private compareIds: CompareIds | null = null;
+  /** The socket frames are written to, once the headers are out and nothing wraps `res.write`. */
+  private socket: Socket | null = null;
+  /** Whether a middleware (compression()) holds output back until `res.flush()`. */
+  private readonly hasFlush: boolean;
 
+  /**
+   * Only the stream's name is kept: whoever re-checks access resolves the stream again, so an
+   * open connection holds no row.
+   */
   constructor(
     req: Request,
     res: Response,
-    stream: Stream,
+    stream: Pick<Stream, 'name'>,
     owner: ConnectionOwner,
     maxQueuedBytes: number,
   ) {
     this.req = req;
     this.res = res;
-    this.stream = stream;
     this.streamName = stream.name;
     this.owner = owner;
     this.maxQueuedBytes = maxQueuedBytes;
-    this.onClose = this.onClose.bind(this);
-    this.onDrain = this.onDrain.bind(this);
-    res.on('close', this.onClose);
-    res.on('drain', this.onDrain);
+    this.hasFlush = typeof (res as Response & { flush?: unknown }).flush === 'function';
+    connections.set(res, this);
+    res.on('close', onResponseClose);
   }
 
   /** Bytes waiting for this client: in the queue and in the response's own buffer. */
@@ -85,8 +108,21 @@ export class Connection {
 
   /** Sends the SSE headers and the `retry:` hint at once, before any message. */
   open(retryFrame: Buffer): void {
-    this.res.writeHead(200, SSE_HEADERS);
-    this.res.flushHeaders();
+    const res = this.res;
+    res.writeHead(200, SSE_HEADERS);
+    res.flushHeaders();
+    const socket = res.socket;
+    // Nothing buffered in the response itself (writableLength counts the socket's share too)
+    // means the headers reached this response's socket, so later bytes may follow them there.
+    const isDirect =
+      socket !== null &&
+      res.write === NODE_WRITE &&
+      res.chunkedEncoding &&
+      res.writableLength === socket.writableLength;
+    if (isDirect) {
+      this.socket = socket;
+      connections.set(socket, this);
+    }
     this.enqueue(retryFrame);
     this.flush();
   }
@@ -102,7 +138,8 @@ export class Connection {
    * Ends at the first newer message, since a stream's messages arrive in order.
    */
   skipThrough(id: string, compare: CompareIds): void {
-    this.seenThrough = { id, compare };
+    this.seenThrough = id;
+    this.compareIds = compare;
   }
 
   /** Writes the held live messages that replay did not already send, then goes live. */
@@ -130,9 +167,10 @@ export class Connection {
   private isSeen(id: string): boolean {
     const seen = this.seenThrough;
     if (seen === null) return false;
-    const order = seen.compare(id, seen.id);
+    const order = this.compareIds!(id, seen);
     if (order !== null && order <= 0) return true;
     this.seenThrough = null;
+    this.compareIds = null;
     return false;
   }
 
@@ -169,23 +207,34 @@ export class Connection {
     if (!this.isOpen || this.isCongested || this.queue.length === 0) return;
     const frames = this.queue;
     this.queuedBytes = 0;
+    const socket = this.socket;
+    const isAccepted = socket !== null ? socket.write(chunkOf(frames)) : this.writeToResponse(frames);
+    // The queue is reused, so the hot path allocates nothing per client beyond the write.
+    frames.length = 0;
+    if (!isAccepted) this.congest();
+  }
 
+  private writeToResponse(frames: Buffer[]): boolean {
     const res = this.res;
-    let isAccepted: boolean;
+    let isAccepted = true;
     if (frames.length === 1) {
       isAccepted = res.write(frames[0]);
     } else {
       // Corked, the frames leave in one writev without being copied into one Buffer per client.
       res.cork();
-      isAccepted = true;
       for (let i = 0; i < frames.length; i++) isAccepted = res.write(frames[i]);
       res.uncork();
     }
-    // The queue is reused, so the hot path allocates nothing per client beyond the write.
-    frames.length = 0;
     // compression() holds output back until told to flush.
-    (res as Response & { flush?: () => void }).flush?.();
-    if (!isAccepted) this.isCongested = true;
+    if (this.hasFlush) (res as Response & { flush(): void }).flush();
+    return isAccepted;
+  }
+
+  /** Stops writing until whatever refused the write drains. */
+  private congest(): void {
+    this.isCongested = true;
+    if (this.socket !== null) this.socket.on('drain', onSocketDrain);
+    else this.res.on('drain', onResponseDrain);
   }
 
   /** Ends the response; the client may reconnect. */
@@ -201,20 +250,77 @@ export class Connection {
     this.onClose();
   }
 
-  private onDrain(): void {
+  /** @internal Called by the drain listener. */
+  onDrain(): void {
     if (!this.isCongested) return;
     this.isCongested = false;
+    this.stopListeningForDrain();
     this.flush();
   }
 
-  private onClose(): void {
+  /** @internal Called by the close listener, and on `end()` and drops. */
+  onClose(): void {
     if (!this.isOpen) return;
     this.isOpen = false;
     this.queue = [];
     this.queuedBytes = 0;
     this.held = null;
     this.heldBytes = 0;
-    this.res.off('drain', this.onDrain);
+    this.res.off('close', onResponseClose);
+    this.stopListeningForDrain();
+    // A kept-alive socket outlives this response: nothing of this connection may stay on it.
+    if (this.socket !== null) connections.delete(this.socket);
+    connections.delete(this.res);
     this.owner.forget(this);
   }
+
+  private stopListeningForDrain(): void {
+    if (this.socket !== null) this.socket.off('drain', onSocketDrain);
+    else this.res.off('drain', onResponseDrain);
+  }
+}
+
+// Shared by every connection, instead of two bound functions per connection.
+function onResponseClose(this: Response): void {
+  connections.get(this)?.onClose();
+}
+
+function onResponseDrain(this: Response): void {
+  connections.get(this)?.onDrain();
+}
+
+function onSocketDrain(this: Socket): void {
+  connections.get(this)?.onDrain();
+}
+
+/** The frames of the last chunk built, and that chunk: consecutive flushes of one broadcast hit. */
+let lastFrames: Buffer[] = [];
+let lastChunk: Buffer = Buffer.alloc(0);
+
+/**
+ * Frames as one HTTP/1.1 chunk (`<size in hex>\r\n<frames>\r\n`), the framing Node's
+ * `res.write()` adds on a chunked response. Every connection of a stream flushes the same frames
+ * in the same pass, so the chunk is built once per pass, not once per connection; only the last
+ * one is kept.
+ */
+function chunkOf(frames: Buffer[]): Buffer {
+  if (isSameFrames(frames, lastFrames)) return lastChunk;
+  let size = 0;
+  for (let i = 0; i < frames.length; i++) size += frames[i].length;
+  // A chunk of size 0 would end the response body.
+  if (size === 0) return Buffer.alloc(0);
+  const head = `${size.toString(16)}${CRLF}`;
+  const chunk = Buffer.allocUnsafe(head.length + size + CRLF.length);
+  let offset = chunk.write(head, 0, 'latin1');
+  for (let i = 0; i < frames.length; i++) offset += frames[i].copy(chunk, offset);
+  chunk.write(CRLF, offset, 'latin1');
+  lastFrames = frames.slice();
+  lastChunk = chunk;
+  return chunk;
+}
+
+function isSameFrames(a: Buffer[], b: Buffer[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

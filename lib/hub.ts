@@ -7,8 +7,11 @@ const debug = createDebug('turbo-express:hub');
 
 const HEARTBEAT = encodeComment();
 
-/** How the hub checks that a connection's user may still listen. */
-export type RecheckFn = (connection: Connection) => Promise<boolean>;
+/**
+ * How the hub checks that a connection's user may still listen. `round` is the same Map for
+ * every check of one round, for what is worth doing once per round (resolving each stream).
+ */
+export type RecheckFn = (connection: Connection, round?: Map<string, unknown>) => Promise<boolean>;
 
 /** Timing options of a hub. */
 export interface HubOptions {
@@ -155,16 +158,17 @@ export class Hub implements ConnectionOwner {
     this.isRechecking = true;
     try {
       const all = [...this.streams.values()].flat();
-      await Promise.all(all.map((connection) => this.recheck(connection)));
+      const round = new Map<string, unknown>();
+      await Promise.all(all.map((connection) => this.recheck(connection, round)));
     } finally {
       this.isRechecking = false;
     }
   }
 
-  private async recheck(connection: Connection): Promise<void> {
+  private async recheck(connection: Connection, round: Map<string, unknown>): Promise<void> {
     let passes = false;
     try {
-      passes = await this.options.recheck(connection);
+      passes = await this.options.recheck(connection, round);
     } catch (error) {
       debug('re-check of %s threw: %s', connection.streamName, (error as Error)?.message);
     }

@@ -14,6 +14,7 @@ import { resolveOptions, type ResolvedOptions, type TurboStreamsOptions } from '
 import { resolveStream } from './registry';
 import { Renderer } from './render';
 import { encodeEvent, encodeRetry } from './sse';
+import type { Stream } from './stream';
 import { StreamNameSigner } from './stream-name';
 import { TurboStreamResponse } from './turbo-stream-response';
 import { turboStreamTag } from './turbo-stream';
@@ -105,8 +106,19 @@ export function turboStreams(options: TurboStreamsOptions = {}): TurboStreamsMid
   const hub = new Hub({
     heartbeat: resolved.heartbeat,
     recheckInterval: resolved.recheckInterval,
-    recheck: (connection) => passes(connection.stream, resolved, connection.req),
+    recheck: async function recheckConnection(connection, round = new Map()) {
+      // Resolved again rather than kept: an open connection holds no row, and a stream whose row
+      // was deleted since resolves to nothing, which ends its connections.
+      let stream = round.get(connection.streamName) as Promise<Stream | null> | undefined;
+      if (stream === undefined) {
+        stream = resolveStream(connection.streamName).catch(() => null);
+        round.set(connection.streamName, stream);
+      }
+      const current = await stream;
+      return current !== null && (await passes(current, resolved, connection.req));
+    },
   });
+  const compareIds = broker.compareIds?.bind(broker);
   const onBrokerError = (error: Error) =>
     broadcaster.report(error, ErrorCodes.BROKER_FAILED, {});
   const onMissed = () => {
@@ -145,9 +157,7 @@ export function turboStreams(options: TurboStreamsOptions = {}): TurboStreamsMid
 
     const connection = new Connection(req, res, stream, hub, resolved.maxQueuedBytes);
     const afterId = stringValue(req.get('last-event-id')) ?? stringValue(req.query.after);
-    if (afterId !== undefined && broker.compareIds !== undefined) {
-      connection.skipThrough(afterId, broker.compareIds.bind(broker));
-    }
+    if (afterId !== undefined && compareIds !== undefined) connection.skipThrough(afterId, compareIds);
     // From here every live message is held, and the gap position is taken in the same turn, so a
     // refresh sent for a gap carries an id that nothing held comes before.
     connection.hold();
@@ -178,12 +188,12 @@ export function turboStreams(options: TurboStreamsOptions = {}): TurboStreamsMid
   }
 
   const middleware = function turboStreamsMiddleware(req: Request, res: Response, next: NextFunction) {
-    res.locals.turboStreamFrom = sourceTag(req);
-    res.turboStream = new TurboStreamResponse(res, renderer);
-
     if (req.method === 'GET' && req.path.startsWith(prefix)) {
       const token = req.path.slice(prefix.length);
       if (token.length > 0 && !token.includes('/')) {
+        // No view helper or res.turboStream here: a subscription renders nothing, and every
+        // property added to an Express response costs it a hidden class of its own, kept as long
+        // as the stream stays open.
         subscribe(req, res, token).catch((error: unknown) => {
           debug('subscribe failed: %s', (error as Error)?.message);
           if (!res.headersSent && !isGone(req, res)) refuse(res, 500, 'internal error');
@@ -192,6 +202,9 @@ export function turboStreams(options: TurboStreamsOptions = {}): TurboStreamsMid
         return;
       }
     }
+    res.locals.turboStreamFrom = sourceTag(req);
+    res.turboStream = new TurboStreamResponse(res, renderer);
+
     const requestId = req.get('x-turbo-request-id');
     runInContext({ request: req, requestId }, next);
   } as TurboStreamsMiddleware;
