@@ -31,7 +31,7 @@ export type SlowJobFn = (waitedMs: number) => void;
  */
 class SerialQueue {
   private tail: Promise<void> = Promise.resolve();
-  timeout: number | null = 30_000;
+  timeout: number | null = 5_000;
   onSlow: SlowJobFn = () => {};
 
   enqueue(job: Job): Promise<void> {

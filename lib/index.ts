@@ -44,5 +44,5 @@ export type { ErrorCode, ErrorContext } from './errors';
 export type { Locals } from './render';
 export { RedisBroker } from './broker/redis';
 export { PostgresBroker } from './broker/postgres';
-export type { RedisBrokerOptions } from './broker/redis';
-export type { PostgresBrokerOptions } from './broker/postgres';
+export type { RedisBrokerOptions, RedisConnectionOptions } from './broker/redis';
+export type { PostgresBrokerOptions, PostgresConnectionOptions } from './broker/postgres';

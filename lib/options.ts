@@ -11,59 +11,60 @@ export interface TurboStreamsOptions {
    * elsewhere a random one is made for this process and a warning is printed. Every process of an
    * app must use the same secret.
    */
-  secret?: string;
+  secret?: string | undefined;
   /** Where the SSE endpoints are mounted. Defaults to `'/turbo-streams'`. */
-  path?: string;
+  path?: string | undefined;
   /** The folder partial names are relative to. Defaults to `'views'` in the working directory. */
-  views?: string;
+  views?: string | undefined;
   /** Delivers messages between processes. Defaults to an in-process `MemoryBroker`. */
-  broker?: Broker;
+  broker?: Broker | undefined;
   /**
    * How much history the default broker keeps per stream for replay: `size` messages, none older
    * than `maxAge` milliseconds. A reconnect that needs more than is kept gets one `refresh`
    * action. `{ size: 0 }` keeps none. Defaults to 100 messages, 300,000 ms (5 minutes).
    */
-  history?: HistoryOptions;
+  history?: HistoryOptions | undefined;
   /** Resolves the user of a request, sync or async. Defaults to `req.user`. */
-  currentUser?: (req: Request) => unknown;
+  currentUser?: ((req: Request) => unknown) | undefined;
   /** Receives every failed broadcast. Defaults to logging it with its stream and partial. */
-  onError?: ErrorHandler;
+  onError?: ErrorHandler | undefined;
   /**
    * Milliseconds between heartbeats on open streams: an SSE comment line (`:`), which clients
    * ignore, so that proxies and load balancers do not close an idle stream. `null` for none; 0 is
    * refused. Defaults to 15,000.
    */
-  heartbeat?: number | null;
+  heartbeat?: number | null | undefined;
   /** The reconnection delay, in milliseconds, sent as `retry:`. Defaults to 2,000. */
-  retry?: number;
+  retry?: number | undefined;
   /**
    * Milliseconds between checks of `userPassesTest` on open connections, closing those whose user
    * no longer passes (or whose `currentUser` now throws); `null` for none; 0 is refused. Defaults
    * to 60,000.
    */
-  recheckInterval?: number | null;
+  recheckInterval?: number | null | undefined;
   /**
    * Milliseconds a signed stream name stays valid; a page older than this gets 403 when its stream
    * reconnects, and must be reloaded. `null` for ever; 0 is refused. Defaults to `null`.
    */
-  tokenTtl?: number | null;
+  tokenTtl?: number | null | undefined;
   /**
    * Bytes that may wait in memory for one slow client before it is dropped (it reconnects and
    * replays). Defaults to 1,048,576 (1 MiB).
    */
-  maxQueuedBytes?: number;
+  maxQueuedBytes?: number | undefined;
   /**
    * Folders searched for `streams.ts` / `streams.js` files whose exported stream classes are
    * registered; `null` for none. Defaults to the folder of the entry script, unless it lies in
    * node_modules.
    */
-  discover?: string | string[] | null;
+  discover?: string | string[] | null | undefined;
   /**
    * Milliseconds one `onSave` / `onDelete` may hold back the broadcasts of later writes, which
    * wait for it to keep commit order. Past it they go on without it, and `onError` gets a
-   * `TURBO_HOOK_TIMEOUT`; the slow hook still finishes. `null` waits for ever. Defaults to 30,000.
+   * `TURBO_HOOK_TIMEOUT`; the slow hook still finishes. Hooks that hang one after another each
+   * delay later broadcasts by this much. `null` waits for ever. Defaults to 5,000.
    */
-  hookTimeout?: number | null;
+  hookTimeout?: number | null | undefined;
 }
 
 /** The options after defaults are applied and checked. */
@@ -92,7 +93,7 @@ export const DEFAULTS = Object.freeze({
   recheckInterval: 60_000,
   tokenTtl: null,
   maxQueuedBytes: 1024 * 1024,
-  hookTimeout: 30_000,
+  hookTimeout: 5_000,
 });
 
 /** The secret used when none is given outside production, made once per process. */

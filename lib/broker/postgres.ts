@@ -16,6 +16,12 @@ import { postgresStatements, type PostgresStatements } from './postgres-sql';
 
 const debug = createDebug('turbo-express:broker:postgres');
 
+/**
+ * pg pool options (`host`, `user`, `connectionString`, `ssl`, ...). Typed loosely so that apps
+ * without pg still type-check the package; they are handed to pg as they are.
+ */
+export type PostgresConnectionOptions = { [option: string]: unknown };
+
 /** Options of {@link PostgresBroker}. */
 export interface PostgresBrokerOptions {
   /**
@@ -83,7 +89,7 @@ export class PostgresBroker implements Broker {
    *   variables, as pg reads them.
    * @param options The table, history bounds and timeout; see {@link PostgresBrokerOptions}.
    */
-  constructor(connection: string | PoolConfig = {}, options: PostgresBrokerOptions = {}) {
+  constructor(connection: string | PostgresConnectionOptions = {}, options: PostgresBrokerOptions = {}) {
     const name = 'PostgresBroker';
     const history = options.history ?? {};
     this.size = historyBound(history.size, name, 'history.size', DEFAULT_HISTORY.size);
@@ -99,7 +105,8 @@ export class PostgresBroker implements Broker {
     this.sql = postgresStatements(table);
 
     this.pg = loadPeer<typeof import('pg')>('pg', name);
-    const base: PoolConfig = typeof connection === 'string' ? { connectionString: connection } : connection;
+    const base: PoolConfig =
+      typeof connection === 'string' ? { connectionString: connection } : (connection as PoolConfig);
     this.config = { connectionTimeoutMillis: timeout, ...base };
     this.pool = new this.pg.Pool(this.config);
     // An idle pooled connection that dies emits here; without a listener it would crash the app.

@@ -16,6 +16,12 @@ import { PUBLISH_SCRIPT, REPLAY_SCRIPT, START_SCRIPT, type LuaScript } from './r
 
 const debug = createDebug('turbo-express:broker:redis');
 
+/**
+ * ioredis connection options (`host`, `port`, `password`, `tls`, ...). Typed loosely so that apps
+ * without ioredis still type-check the package; they are handed to ioredis as they are.
+ */
+export type RedisConnectionOptions = { [option: string]: unknown };
+
 /** Options of {@link RedisBroker}. */
 export interface RedisBrokerOptions {
   /**
@@ -89,7 +95,10 @@ export class RedisBroker implements Broker {
    * @param connection A `redis://` URL or ioredis options. Defaults to `redis://127.0.0.1:6379`.
    * @param options The key prefix, history bounds and timeouts; see {@link RedisBrokerOptions}.
    */
-  constructor(connection: string | RedisOptions = 'redis://127.0.0.1:6379', options: RedisBrokerOptions = {}) {
+  constructor(
+    connection: string | RedisConnectionOptions = 'redis://127.0.0.1:6379',
+    options: RedisBrokerOptions = {},
+  ) {
     const name = 'RedisBroker';
     const history = options.history ?? {};
     this.size = historyBound(history.size, name, 'history.size', DEFAULT_HISTORY.size);
@@ -111,7 +120,7 @@ export class RedisBroker implements Broker {
     const open = (overrides: RedisOptions) =>
       typeof connection === 'string'
         ? new Redis(connection, { ...overrides, lazyConnect: true })
-        : new Redis({ ...connection, ...overrides, lazyConnect: true });
+        : new Redis({ ...(connection as RedisOptions), ...overrides, lazyConnect: true });
     // Commands fail fast while Redis is away rather than wait in a queue: a publish waits in the
     // app's serial broadcast queue, and a replay holds a subscriber. They are not sent twice
     // either, since a publish whose answer was lost may have been applied.
