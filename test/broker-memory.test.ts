@@ -72,6 +72,16 @@ describe('MemoryBroker', () => {
     expect(await broker.replay('A', before)).to.equal(null);
   });
 
+  it('forgets the least recently published histories past maxBytes, answering their gap', async () => {
+    broker = new MemoryBroker({}, { maxBytes: 10 });
+    broker.start(() => {});
+    const start = broker.position();
+    await broker.publish('A', 'aaaaaa');
+    await broker.publish('B', 'bbbbbb');
+    expect(await broker.replay('A', start)).to.equal(null);
+    expect((await broker.replay('B', start))?.map((m) => m.data)).to.deep.equal(['bbbbbb']);
+  });
+
   it('keeps no history with size 0', async () => {
     start({ size: 0 });
     const before = broker.position();

@@ -46,11 +46,20 @@ export class MemoryBroker implements Broker {
   /** The newest seq of the histories forgotten for age: a stream without history lost up to it. */
   private forgottenUpTo = 0;
   private sweepTimer: NodeJS.Timeout | null = null;
+  /** Characters of message data held across every history, bounded by `maxBytes`. */
+  private heldBytes = 0;
+  private readonly maxBytes: number;
 
-  /** @param history How much to keep per stream; see {@link HistoryOptions}. */
-  constructor(history: HistoryOptions = {}) {
+  /**
+   * @param history How much to keep per stream; see {@link HistoryOptions}.
+   * @param options `maxBytes`: the most message data kept across all streams; past it the
+   *   histories of the streams that published least recently are forgotten (their clients get a
+   *   refresh instead of a replay). Defaults to 67,108,864 (64 MiB).
+   */
+  constructor(history: HistoryOptions = {}, options: { maxBytes?: number | undefined } = {}) {
     this.size = wholeNumber(history.size, 'size', DEFAULT_HISTORY.size);
     this.maxAge = wholeNumber(history.maxAge, 'maxAge', DEFAULT_HISTORY.maxAge);
+    this.maxBytes = wholeNumber(options.maxBytes, 'maxBytes', 64 * 1024 * 1024);
   }
 
   start(deliver: DeliverFn): void {
@@ -80,7 +89,9 @@ export class MemoryBroker implements Broker {
   async replay(stream: string, afterId: string): Promise<BrokerMessage[] | null> {
     const after = this.parse(afterId);
     if (after === null || after > this.seq) return null;
-    this.expire(Date.now());
+    // Only this stream is aged here: a reconnect storm must not scan every history each time.
+    const found = this.histories.get(stream);
+    if (found !== undefined) this.expireHistory(stream, found, Date.now() - this.maxAge);
 
     const history = this.histories.get(stream);
     if (history === undefined) return after < this.forgottenUpTo ? null : [];
@@ -103,13 +114,30 @@ export class MemoryBroker implements Broker {
     let history = this.histories.get(entry.stream);
     if (history === undefined) {
       history = { entries: [], lostUpTo: this.forgottenUpTo };
-      this.histories.set(entry.stream, history);
+    } else {
+      this.histories.delete(entry.stream); // Re-inserted: the map runs least recently published first.
     }
+    this.histories.set(entry.stream, history);
     history.entries.push(entry);
+    this.heldBytes += entry.data.length;
     if (history.entries.length > this.size || this.maxAge === 0) {
       const dropped = history.entries.shift()!;
+      this.heldBytes -= dropped.data.length;
       history.lostUpTo = dropped.seq;
     }
+    while (this.heldBytes > this.maxBytes && this.histories.size > 0) {
+      const [oldest, oldestHistory] = this.histories.entries().next().value as [string, StreamHistory];
+      oldestHistory.lostUpTo = oldestHistory.entries.at(-1)?.seq ?? oldestHistory.lostUpTo;
+      this.forget(oldest, oldestHistory);
+    }
+  }
+
+  private forget(stream: string, history: StreamHistory): void {
+    for (const entry of history.entries) this.heldBytes -= entry.data.length;
+    history.entries.length = 0;
+    this.forgottenUpTo = Math.max(this.forgottenUpTo, history.lostUpTo);
+    this.histories.delete(stream);
+    debug('forgot the history of %s up to %d', stream, history.lostUpTo);
   }
 
   /**
@@ -118,20 +146,19 @@ export class MemoryBroker implements Broker {
    */
   private expire(now: number): void {
     const cutoff = now - this.maxAge;
-    for (const [stream, history] of this.histories) {
-      const { entries } = history;
-      let kept = 0;
-      while (kept < entries.length && entries[kept].at <= cutoff) kept += 1;
-      if (kept > 0) {
-        history.lostUpTo = Math.max(history.lostUpTo, entries[kept - 1].seq);
-        entries.splice(0, kept);
-      }
-      if (entries.length === 0) {
-        this.forgottenUpTo = Math.max(this.forgottenUpTo, history.lostUpTo);
-        this.histories.delete(stream);
-        debug('forgot the history of %s up to %d', stream, history.lostUpTo);
-      }
+    for (const [stream, history] of this.histories) this.expireHistory(stream, history, cutoff);
+  }
+
+  private expireHistory(stream: string, history: StreamHistory, cutoff: number): void {
+    const { entries } = history;
+    let kept = 0;
+    while (kept < entries.length && entries[kept].at <= cutoff) kept += 1;
+    if (kept > 0) {
+      history.lostUpTo = Math.max(history.lostUpTo, entries[kept - 1].seq);
+      for (let i = 0; i < kept; i++) this.heldBytes -= entries[i].data.length;
+      entries.splice(0, kept);
     }
+    if (entries.length === 0) this.forget(stream, history);
   }
 
   private parse(id: string): number | null {
@@ -147,7 +174,7 @@ function wholeNumber(value: unknown, name: string, fallback: number): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
     throw new TurboExpressError(
       ErrorCodes.INVALID_OPTION,
-      `MemoryBroker: history.${name} must be a whole number of at least 0`,
+      `MemoryBroker: ${name === 'maxBytes' ? name : `history.${name}`} must be a whole number of at least 0`,
     );
   }
   return value;
