@@ -6,6 +6,9 @@ import { ErrorCodes, TurboExpressError } from './errors';
 
 const debug = createDebug('turbo-express:render');
 
+/** The most partial names remembered; the files behind them are cached without limit. */
+const MAX_NAMES = 1000;
+
 /** Locals handed to a partial. */
 export type Locals = Record<string, unknown>;
 
@@ -15,7 +18,10 @@ export type Locals = Record<string, unknown>;
  */
 export class Renderer {
   readonly viewsDir: string;
+  /** Compiled partials by name; a name and its spellings (`x`, `x.pug`, `./x`) share one file. */
   private readonly compiled = new Map<string, pug.compileTemplate>();
+  /** Compiled partials by file, so each file is compiled once whatever name reached it. */
+  private readonly byFile = new Map<string, pug.compileTemplate>();
 
   /** @param viewsDir The folder partial names are relative to, like Express's `views`. */
   constructor(viewsDir: string) {
@@ -43,13 +49,22 @@ export class Renderer {
   /** Forgets every compiled partial, so edited files are read again. */
   clear(): void {
     this.compiled.clear();
+    this.byFile.clear();
   }
 
   private compile(name: string): pug.compileTemplate {
     const file = this.resolve(name);
+    // Names come from code, but may be built at run time: bound the name map, not the files.
+    if (this.compiled.size >= MAX_NAMES) this.compiled.clear();
+    const known = this.byFile.get(file);
+    if (known !== undefined) {
+      this.compiled.set(name, known);
+      return known;
+    }
     debug('compile %s', file);
     try {
       const template = pug.compileFile(file, { basedir: this.viewsDir });
+      this.byFile.set(file, template);
       this.compiled.set(name, template);
       return template;
     } catch (error) {

@@ -28,6 +28,15 @@ describe('Renderer', () => {
     expect(first.size).to.equal(1);
   });
 
+  it('compiles one file once whatever name reaches it', () => {
+    const renderer = new Renderer(views);
+    const byFile = (renderer as unknown as { byFile: Map<string, unknown> }).byFile;
+    for (const name of ['widgets/label', 'widgets/label.pug', './widgets/label']) {
+      expect(renderer.render(name, { label: 'x' })).to.equal('<span class="label">x</span>');
+    }
+    expect(byFile.size).to.equal(1);
+  });
+
   it('throws TEMPLATE_NOT_FOUND naming the partial and the folder', () => {
     const renderer = new Renderer(views);
     expect(() => renderer.render('widgets/missing', {}))

@@ -36,6 +36,8 @@ export interface PostgresBrokerOptions {
   connectionTimeout?: number;
 }
 
+const NUL = /\0/g;
+
 /** Ids read `<epoch>:<n>`: the epoch of the table, then the row's id. */
 const ID = /^([0-9a-f]{16}):(0|[1-9][0-9]{0,15})$/;
 const FETCH_BATCH = 500;
@@ -137,6 +139,11 @@ export class PostgresBroker implements Broker {
 
   async publish(stream: string, data: string): Promise<BrokerMessage> {
     if (stream === '') throw new TypeError('PostgresBroker: a stream name must not be empty');
+    // PostgreSQL text cannot hold NUL, which is no valid HTML either: send U+FFFD, as an HTML
+    // parser would read it, rather than fail the broadcast as if the database were down. (A
+    // stream name with NUL only comes from a hostile key; its pages simply get nothing.)
+    data = data.replace(NUL, '\uFFFD');
+    stream = stream.replace(NUL, '\uFFFD');
     const row = await this.transaction(async (client) => {
       // Held until COMMIT: the next insert takes its id only after this row is committed, so
       // rows become visible in id order and no reader skips one still in flight.
