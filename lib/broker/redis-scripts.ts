@@ -147,6 +147,9 @@ function script(source: string, keyCount: number): LuaScript {
   return { source, sha, keyCount };
 }
 
+/** Records one message in the log and in its stream's history; see PUBLISH above. */
 export const PUBLISH_SCRIPT = script(PUBLISH, 6);
+/** Reads a stream's history after an id, or answers that it cannot prove it complete. */
 export const REPLAY_SCRIPT = script(REPLAY, 5);
+/** Finds where a starting process begins reading the log. */
 export const START_SCRIPT = script(START, 3);
