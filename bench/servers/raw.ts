@@ -14,10 +14,12 @@ export async function createBenchServer(): Promise<BenchServer> {
 
   function subscribe(req: http.IncomingMessage, res: http.ServerResponse): void {
     req.socket.setNoDelay(true); // same as better-sse, so latency is not Nagle-bound
+    // The same headers turbo-express sends, so both hold and send the same header block.
     res.writeHead(200, {
-      'Content-Type': 'text/event-stream',
-      'Cache-Control': 'no-cache',
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-cache, no-transform',
       Connection: 'keep-alive',
+      'X-Accel-Buffering': 'no',
     });
     res.flushHeaders();
     clients.add(res);

@@ -106,7 +106,11 @@ export async function createBenchServer(): Promise<BenchServer> {
 
   app.get(EVENTS_PATH, (req, res, next) => {
     const tag = res.locals.turboStreamFrom(room);
-    req.url = /src="([^"]+)"/.exec(tag)![1].replace(/&amp;/g, '&');
+    // Flattened, so req.url does not keep the whole tag alive as the parent of a sliced string.
+    req.url = Buffer.from(/src="([^"]+)"/.exec(tag)![1].replace(/&amp;/g, '&')).toString();
+    // The page request that rendered the tag would end here; its view helper would not live on
+    // for as long as the subscription does.
+    Reflect.deleteProperty(res.locals, 'turboStreamFrom');
     turbo(req, res, next);
   });
 
