@@ -47,12 +47,14 @@ const connections = new WeakMap<object, Connection>();
  *
  * Backpressure: once a write answers false, nothing more is written until the socket (or the
  * response, when frames go through `res.write()`) emits `drain`; frames wait in this
- * connection's queue instead. A client whose queue grows past
- * `maxQueuedBytes` meanwhile (or whose live messages held during replay do) is dropped: it
- * reconnects with `Last-Event-ID` and replays what it missed. The
- * write's answer is trusted rather than `res.writableLength`, because a compressing middleware
- * keeps the backlog in its own buffers, where `writableLength` never sees it (it stays 0 under
- * compression() on Node 20).
+ * connection's queue instead. A client whose backlog passes `maxQueuedBytes` when more arrives
+ * meanwhile, or that stays congested longer than `stallTimeout`, is dropped: it reconnects with
+ * `Last-Event-ID` and replays what it missed. The backlog counts the queue, the live messages
+ * held during replay and what the response and its socket still buffer (`res.writableLength`):
+ * one flush can hand the socket far more than the cap, and a client that never reads keeps all
+ * of it. Congestion itself is read from the write's answer rather than from `writableLength`,
+ * because a compressing middleware keeps the backlog in its own buffers, where `writableLength`
+ * never sees it (it stays 0 under compression() on Node 20).
  */
 export class Connection {
   readonly req: Request;
@@ -61,14 +63,19 @@ export class Connection {
   /** Position in the owner's list for this stream, kept by the owner for O(1) removal. */
   slot = -1;
   isOpen = true;
+  /** True while the owner re-checks this connection's access, so checks never overlap. */
+  isRechecking = false;
 
   private readonly owner: ConnectionOwner;
   private readonly maxQueuedBytes: number;
+  private readonly stallTimeout: number | null;
   private queue: Buffer[] = [];
   private queuedBytes = 0;
   private isDirty = false;
   /** True from a write that `res.write()` refused until the response drains. */
   private isCongested = false;
+  /** When the write that made the connection congested was refused, from `Date.now()`. */
+  private congestedSince = 0;
   /** While replay runs, live messages wait here with their ids, to drop what replay sent. */
   private held: { id: string; frame: Buffer }[] | null = null;
   private heldBytes = 0;
@@ -82,7 +89,8 @@ export class Connection {
 
   /**
    * Only the stream's name is kept: whoever re-checks access resolves the stream again, so an
-   * open connection holds no row.
+   * open connection holds no row. `stallTimeout` is in milliseconds; `null` never drops a client
+   * for being congested alone.
    */
   constructor(
     req: Request,
@@ -90,20 +98,27 @@ export class Connection {
     stream: Pick<Stream, 'name'>,
     owner: ConnectionOwner,
     maxQueuedBytes: number,
+    stallTimeout: number | null = null,
   ) {
     this.req = req;
     this.res = res;
     this.streamName = stream.name;
     this.owner = owner;
     this.maxQueuedBytes = maxQueuedBytes;
+    this.stallTimeout = stallTimeout;
     this.hasFlush = typeof (res as Response & { flush?: unknown }).flush === 'function';
     connections.set(res, this);
     res.on('close', onResponseClose);
   }
 
-  /** Bytes waiting for this client: in the queue and in the response's own buffer. */
+  /** Bytes waiting for this client: in the queue and in the response's and socket's buffers. */
   get backlog(): number {
     return this.queuedBytes + this.heldBytes + (this.isOpen ? this.res.writableLength : 0);
+  }
+
+  /** Bytes that may still be queued for this client before it passes `maxQueuedBytes`. */
+  get spareBytes(): number {
+    return this.maxQueuedBytes - this.backlog;
   }
 
   /** Sends the SSE headers and the `retry:` hint at once, before any message. */
@@ -161,7 +176,7 @@ export class Connection {
     }
     this.held.push({ id, frame });
     this.heldBytes += frame.length;
-    if (this.heldBytes > this.maxQueuedBytes) this.drop();
+    if (this.backlog > this.maxQueuedBytes) this.drop('its held messages passed maxQueuedBytes');
   }
 
   private isSeen(id: string): boolean {
@@ -180,8 +195,9 @@ export class Connection {
   }
 
   /**
-   * Queues a replayed frame. Replay is exempt from `maxQueuedBytes`, since the history already
-   * bounds it: a replay larger than the cap would otherwise drop every reconnect for ever.
+   * Queues a replayed frame, without checking `maxQueuedBytes`: the caller sends a replay only
+   * when all of it fits in `spareBytes` (and one `refresh` otherwise), since a replay that passed
+   * the cap frame by frame would drop every reconnect for ever.
    */
   enqueueReplay(frame: Buffer): void {
     this.push(frame, false);
@@ -192,9 +208,9 @@ export class Connection {
     this.queue.push(frame);
     this.queuedBytes += frame.length;
     // Only a congested socket makes a queue: otherwise it leaves at the next flush, however big.
-    if (isCapped && this.isCongested && this.queuedBytes > this.maxQueuedBytes) {
-      this.drop();
-      return;
+    if (isCapped && this.isCongested) {
+      if (this.backlog > this.maxQueuedBytes) return this.drop('its backlog passed maxQueuedBytes');
+      if (this.isStalled()) return this.drop('congested longer than stallTimeout');
     }
     if (this.isDirty || this.isCongested) return;
     this.isDirty = true;
@@ -230,9 +246,14 @@ export class Connection {
     return isAccepted;
   }
 
+  private isStalled(): boolean {
+    return this.stallTimeout !== null && Date.now() - this.congestedSince > this.stallTimeout;
+  }
+
   /** Stops writing until whatever refused the write drains. */
   private congest(): void {
     this.isCongested = true;
+    this.congestedSince = Date.now();
     if (this.socket !== null) this.socket.on('drain', onSocketDrain);
     else this.res.on('drain', onResponseDrain);
   }
@@ -244,8 +265,8 @@ export class Connection {
     this.onClose();
   }
 
-  private drop(): void {
-    debug('dropping %s: %d bytes queued', this.streamName, this.queuedBytes);
+  private drop(reason: string): void {
+    debug('dropping %s: %s (%d bytes waiting)', this.streamName, reason, this.backlog);
     this.res.destroy();
     this.onClose();
   }

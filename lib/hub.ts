@@ -18,7 +18,15 @@ export interface HubOptions {
   heartbeat: number | null;
   recheckInterval: number | null;
   recheck: RecheckFn;
+  /**
+   * Milliseconds one re-check may take before it counts as failed; `null` or absent waits for
+   * ever.
+   */
+  checkTimeout?: number | null;
 }
+
+/** What a re-check that ran out of time answers, told apart from a plain `false` for the log. */
+const TIMED_OUT = Symbol('timed out');
 
 /**
  * The open connections of this process, by stream name. It turns each message from the broker
@@ -33,8 +41,6 @@ export class Hub implements ConnectionOwner {
   private connectionCount = 0;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private recheckTimer: NodeJS.Timeout | null = null;
-  /** Set while a round of re-checks runs, so that a slow `userPassesTest` never overlaps itself. */
-  private isRechecking = false;
   private readonly options: HubOptions;
 
   constructor(options: HubOptions) {
@@ -153,24 +159,51 @@ export class Hub implements ConnectionOwner {
     }
   }
 
+  /**
+   * Checks every open connection whose previous check has finished: a slow `userPassesTest`
+   * never overlaps itself on one connection, and one that never settles holds back no other
+   * connection's checks (and fails at `checkTimeout`).
+   */
   private async recheckAll(): Promise<void> {
-    if (this.isRechecking) return;
-    this.isRechecking = true;
+    const due: Connection[] = [];
+    for (const connections of this.streams.values()) {
+      for (const connection of connections) if (!connection.isRechecking) due.push(connection);
+    }
+    if (due.length === 0) return;
+    // Every check of a round starts in this turn, so one timer serves as each check's deadline.
+    const timeout = this.options.checkTimeout ?? null;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline =
+      timeout === null
+        ? null
+        : new Promise<typeof TIMED_OUT>((resolve) => {
+            timer = setTimeout(resolve, timeout, TIMED_OUT);
+            timer.unref();
+          });
     try {
-      const all = [...this.streams.values()].flat();
       const round = new Map<string, unknown>();
-      await Promise.all(all.map((connection) => this.recheck(connection, round)));
+      await Promise.all(due.map((connection) => this.recheck(connection, round, deadline)));
     } finally {
-      this.isRechecking = false;
+      clearTimeout(timer);
     }
   }
 
-  private async recheck(connection: Connection, round: Map<string, unknown>): Promise<void> {
+  private async recheck(
+    connection: Connection,
+    round: Map<string, unknown>,
+    deadline: Promise<typeof TIMED_OUT> | null,
+  ): Promise<void> {
     let passes = false;
+    connection.isRechecking = true;
     try {
-      passes = await this.options.recheck(connection, round);
+      const check = this.options.recheck(connection, round);
+      const answer = deadline === null ? await check : await Promise.race([check, deadline]);
+      if (answer === TIMED_OUT) debug('re-check of %s timed out', connection.streamName);
+      passes = answer === true;
     } catch (error) {
       debug('re-check of %s threw: %s', connection.streamName, (error as Error)?.message);
+    } finally {
+      connection.isRechecking = false;
     }
     if (!passes && connection.isOpen) {
       debug('closing %s: user no longer passes', connection.streamName);

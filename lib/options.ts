@@ -48,10 +48,27 @@ export interface TurboStreamsOptions {
    */
   tokenTtl?: number | null | undefined;
   /**
-   * Bytes that may wait in memory for one slow client before it is dropped (it reconnects and
-   * replays). Defaults to 1,048,576 (1 MiB).
+   * Bytes that may wait for one slow client, in its queue and in its socket's buffer, before it is
+   * dropped (it reconnects and replays). A replay that would not fit is answered with one
+   * `refresh` instead. Keep it well above the largest message: a client still reading one
+   * message bigger than this when the next arrives is dropped. Defaults to 1,048,576 (1 MiB).
    */
   maxQueuedBytes?: number | undefined;
+  /**
+   * Milliseconds a client's socket may stay congested (refusing writes, not drained) before the
+   * client is dropped; it reconnects and replays, or gets one `refresh`. Checked whenever
+   * something is written to it, heartbeats included, so a drop comes at most one heartbeat late.
+   * `null` never drops for slowness alone (`maxQueuedBytes` still applies); 0 is refused.
+   * Defaults to 30,000.
+   */
+  stallTimeout?: number | null | undefined;
+  /**
+   * Milliseconds the access check of a subscription may take: resolving its stream (a `findByPk`
+   * for a ModelStream), `currentUser` and `userPassesTest`. A check that takes longer fails: the
+   * subscription gets 403, an open stream being re-checked is ended. `null` waits for ever; 0 is
+   * refused. Defaults to 10,000.
+   */
+  checkTimeout?: number | null | undefined;
   /**
    * Folders searched for `streams.ts` / `streams.js` files whose exported stream classes are
    * registered; `null` for none. Defaults to the folder of the entry script, unless it lies in
@@ -81,6 +98,8 @@ export interface ResolvedOptions {
   recheckInterval: number | null;
   tokenTtl: number | null;
   maxQueuedBytes: number;
+  stallTimeout: number | null;
+  checkTimeout: number | null;
   discover: string[];
   hookTimeout: number | null;
 }
@@ -93,6 +112,8 @@ export const DEFAULTS = Object.freeze({
   recheckInterval: 60_000,
   tokenTtl: null,
   maxQueuedBytes: 1024 * 1024,
+  stallTimeout: 30_000,
+  checkTimeout: 10_000,
   hookTimeout: 5_000,
 });
 
@@ -117,6 +138,8 @@ export function resolveOptions(options: TurboStreamsOptions = {}): ResolvedOptio
     recheckInterval: period(options.recheckInterval, 'recheckInterval', DEFAULTS.recheckInterval),
     tokenTtl: period(options.tokenTtl, 'tokenTtl', DEFAULTS.tokenTtl),
     maxQueuedBytes: count(options.maxQueuedBytes, 'maxQueuedBytes', DEFAULTS.maxQueuedBytes, 1),
+    stallTimeout: period(options.stallTimeout, 'stallTimeout', DEFAULTS.stallTimeout),
+    checkTimeout: period(options.checkTimeout, 'checkTimeout', DEFAULTS.checkTimeout),
     discover: resolveDiscover(options.discover),
     hookTimeout: period(options.hookTimeout, 'hookTimeout', DEFAULTS.hookTimeout),
   };

@@ -110,6 +110,11 @@ export async function resolveStream(name: string): Promise<Stream | null> {
   return streamClass.resolve(key);
 }
 
+/** Tells whether some registered class claims the stream name `name`, whatever its key. */
+export function hasStreamClass(name: string): boolean {
+  return byName.has(splitStreamName(name).base);
+}
+
 /** Tells whether a stream class is registered under its name. */
 export function isRegistered(streamClass: StreamClass): boolean {
   return byName.get(streamClass.baseName) === streamClass;

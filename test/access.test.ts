@@ -23,6 +23,13 @@ class ThrowingTestStream extends Stream {
   }
 }
 
+/** A stream class whose keys stand for nothing, as a deleted row's. */
+class VanishingStream extends Stream {
+  static override async resolve(): Promise<Stream | null> {
+    return null;
+  }
+}
+
 class BrokenResolveStream extends Stream {
   static override async resolve(): Promise<Stream | null> {
     throw new Error('invalid input syntax for type integer');
@@ -34,7 +41,7 @@ describe('access', () => {
   const clients: SseClient[] = [];
 
   async function start(options = {}): Promise<void> {
-    for (const streamClass of [MembersStream, ThrowingTestStream, BrokenResolveStream]) {
+    for (const streamClass of [MembersStream, ThrowingTestStream, BrokenResolveStream, VanishingStream]) {
       registerStream(streamClass);
     }
     server = await startServer({
@@ -124,11 +131,72 @@ describe('access', () => {
     expect([client.status, client.body]).to.deep.equal([404, 'Not Found']);
   });
 
-  it('answers 404 for a validly signed name no stream class claims', async () => {
-    await start();
-    const token = new StreamNameSigner('test-secret').sign('NoSuchStream:1');
-    const client = await open(`${server.url}/turbo-streams/${token}`);
-    expect(client.status).to.equal(404);
+  describe('a validly signed name no stream class in this process claims', () => {
+    it('answers 200 with one refresh and ends, so the page reloads and registers the class', async () => {
+      await start();
+      const token = new StreamNameSigner('test-secret').sign('NeverRenderedHereStream:1');
+      const client = await open(`${server.url}/turbo-streams/${token}?after=abc-1`);
+      await client.waitForEnd(1000);
+      expect(client.status).to.equal(200);
+      expect(client.headers['content-type']).to.equal('text/event-stream; charset=utf-8');
+      expect(client.raw).to.equal(
+        'retry: 2000\n\ndata: <turbo-stream action="refresh"></turbo-stream>\n\n',
+      );
+      expect(server.turbo.stats()).to.include({ connections: 0, pendingSubscriptions: 0 });
+    });
+
+    it('answers 404 when the class is known but the key stands for nothing', async () => {
+      await start();
+      const src = await server.sourceFor(new VanishingStream('gone'));
+      const client = await open(src);
+      expect([client.status, client.body]).to.deep.equal([404, 'Not Found']);
+    });
+  });
+
+  describe('checkTimeout at connect', () => {
+    /** Calls made to a check that never settles, as a session store that stalls. */
+    let stalled = 0;
+
+    class StalledTestStream extends Stream {
+      override userPassesTest(): Promise<boolean> {
+        stalled += 1;
+        return new Promise<boolean>(() => undefined);
+      }
+    }
+
+    beforeEach(() => {
+      stalled = 0;
+      registerStream(StalledTestStream);
+    });
+
+    it('answers 403 when userPassesTest takes longer, and forgets the subscription', async () => {
+      await start({ checkTimeout: 100 });
+      const src = await server.sourceFor(new StalledTestStream());
+      const started = Date.now();
+      const client = await open(src);
+      expect([client.status, client.body]).to.deep.equal([403, 'Forbidden']);
+      expect(Date.now() - started).to.be.within(90, 1000);
+      expect(stalled).to.equal(1);
+      expect(server.turbo.stats()).to.include({ connections: 0, pendingSubscriptions: 0 });
+    });
+
+    it('answers 403 when currentUser never settles', async () => {
+      await start({ checkTimeout: 100, currentUser: () => new Promise(() => undefined) });
+      const client = await open(await server.sourceFor(new MembersStream()));
+      expect([client.status, client.body]).to.deep.equal([403, 'Forbidden']);
+      expect(server.turbo.stats().pendingSubscriptions).to.equal(0);
+    });
+
+    it('counts subscriptions whose check is still running', async () => {
+      await start({ checkTimeout: 300 });
+      const src = await server.sourceFor(new StalledTestStream());
+      const answers = Array.from({ length: 3 }, () => open(src));
+      await waitFor(() => stalled === 3, 1000, 'three checks to start');
+      expect(server.turbo.stats()).to.include({ connections: 0, pendingSubscriptions: 3 });
+      const statuses = (await Promise.all(answers)).map((client) => client.status);
+      expect(statuses).to.deep.equal([403, 403, 403]);
+      expect(server.turbo.stats().pendingSubscriptions).to.equal(0);
+    });
   });
 
   it('forgets a client that leaves while userPassesTest is awaited', async () => {
@@ -154,6 +222,7 @@ describe('access', () => {
     expect(isAnswered).to.equal(false);
     expect(server.turbo.stats()).to.deep.equal({
       connections: 0,
+      pendingSubscriptions: 0,
       streams: 0,
       backlogBytes: 0,
       hasTimers: false,

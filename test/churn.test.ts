@@ -56,6 +56,7 @@ describe('churn', () => {
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(server.turbo.stats()).to.deep.equal({
       connections: 0,
+      pendingSubscriptions: 0,
       streams: 0,
       backlogBytes: 0,
       hasTimers: false,

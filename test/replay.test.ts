@@ -129,6 +129,7 @@ describe('replay', () => {
       await settle(60);
       expect(server.turbo.stats()).to.deep.equal({
         connections: 0,
+        pendingSubscriptions: 0,
         streams: 0,
         backlogBytes: 0,
         hasTimers: false,
@@ -234,6 +235,19 @@ describe('replay', () => {
       );
       await expectOneRefreshThenLive(await open(src));
     });
+
+    for (const [what, query] of [
+      ['a repeated render position', (after: string) => `after=${after}&after=${after}`],
+      ['an empty render position', () => 'after='],
+    ] as const) {
+      it(`sends one refresh for ${what}`, async () => {
+        await start();
+        const src = await server.sourceFor(new ReplayTickerStream('a'));
+        const after = new URL(src).searchParams.get('after')!;
+        await send(1);
+        await expectOneRefreshThenLive(await open(src.replace(/after=.*$/, query(after))));
+      });
+    }
 
     it('sends one refresh for an id from before a restart', async () => {
       await start({ broker: new MemoryBroker() });

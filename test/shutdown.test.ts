@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { registerStream, Stream } from '../lib';
 import { SseClient } from './support/sse-client';
 import { startBareServer, type BareServer } from './support/turbo-app';
+import { waitFor } from './support/wait';
 
 class ShutdownStream extends Stream {}
 
@@ -43,10 +44,41 @@ describe('shutdown', () => {
     for (const client of clients) await client.waitForEnd(1000);
     expect(bare.turbo.stats()).to.deep.equal({
       connections: 0,
+      pendingSubscriptions: 0,
       streams: 0,
       backlogBytes: 0,
       hasTimers: false,
     });
+  });
+
+  it('answers 503 to subscriptions still being checked at close(), so server.close() finishes', async () => {
+    let checks = 0;
+    class StalledShutdownStream extends Stream {
+      override userPassesTest(): Promise<boolean> {
+        checks += 1;
+        return new Promise<boolean>(() => undefined);
+      }
+    }
+    registerStream(StalledShutdownStream);
+    const src = await bare.sourceFor(new StalledShutdownStream());
+    const answers = Array.from({ length: 20 }, () => SseClient.open(src));
+    await waitFor(() => checks === 20, 2000, 'twenty checks to start');
+    expect(bare.turbo.stats().pendingSubscriptions).to.equal(20);
+
+    await bare.turbo.close();
+    const pending = await Promise.all(answers);
+    clients.push(...pending);
+    expect(pending.map((client) => [client.status, client.body])).to.deep.equal(
+      Array.from({ length: 20 }, () => [503, 'Service Unavailable']),
+    );
+    const closed = new Promise<void>((resolve, reject) => {
+      bare.server.close((error) => (error ? reject(error) : resolve()));
+    });
+    const deadline = new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error('server.close() still waiting after 1000 ms')), 1000).unref(),
+    );
+    await Promise.race([closed, deadline]);
+    expect(bare.turbo.stats().pendingSubscriptions).to.equal(0);
   });
 
   it('answers 503 to a subscription after close()', async () => {
