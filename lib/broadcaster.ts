@@ -157,20 +157,33 @@ function notifyRecorders(broadcast: Parameters<BroadcastRecorder['record']>[0]):
   for (const recorder of recorders) recorder.record(broadcast);
 }
 
+/** Options of {@link recordBroadcasts}. */
+export interface RecordOptions {
+  /**
+   * The folder partials are read from while no turboStreams() is open, as in a unit test. Defaults
+   * to `views` in the working directory; an open middleware's own `views` always wins.
+   */
+  views?: string | undefined;
+}
+
 /**
  * Starts recording every broadcast made in this process, for an application's tests. Recording
  * needs no server; broadcasts still go to the broker as usual.
  */
-export function recordBroadcasts(): BroadcastRecorder {
+export function recordBroadcasts(options: RecordOptions = {}): BroadcastRecorder {
+  if (options.views !== undefined) {
+    void fallback?.broker.close();
+    fallback = defaultBroadcaster(options.views);
+  }
   const recorder: BroadcastRecorder = new BroadcastRecorder(() => recorders.delete(recorder));
   recorders.add(recorder);
   return recorder;
 }
 
-function defaultBroadcaster(): Broadcaster {
+function defaultBroadcaster(views = 'views'): Broadcaster {
   const broker = new MemoryBroker();
   broker.start(() => {});
-  return new Broadcaster(new Renderer(path.resolve('views')), broker, logBroadcastError);
+  return new Broadcaster(new Renderer(path.resolve(views)), broker, logBroadcastError);
 }
 
 /** The broadcasters of the middlewares not yet closed, oldest first. */

@@ -32,7 +32,7 @@ export type { TurboStreamsOptions } from './options';
 export type { StreamClass } from './stream';
 export type { ModelStreamClass, HookOptions } from './model-stream';
 export type { ActionOptions, ActionWithContent, RefreshOptions } from './action-args';
-export type { ContentOptions, ErrorHandler } from './broadcaster';
+export type { ContentOptions, ErrorHandler, RecordOptions } from './broadcaster';
 export type { ExplicitBroadcastOptions } from './model-hooks';
 export type { RefreshLaterOptions } from './refresh-debounce';
 export type { BroadcastContext } from './context';

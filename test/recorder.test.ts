@@ -132,3 +132,27 @@ describe('recordBroadcasts', () => {
     expect(recorder.broadcasts).to.deep.equal([]);
   });
 });
+
+describe('recordBroadcasts without any turboStreams()', () => {
+  let sequelize: Sequelize;
+  let recorder: BroadcastRecorder | undefined;
+
+  beforeEach(async () => {
+    sequelize = await setupDatabase();
+  });
+
+  afterEach(async () => {
+    recorder?.stop();
+    await sequelize.close();
+  });
+
+  it('renders partials from the views folder it is given', async () => {
+    recorder = recordBroadcasts({ views: path.join(__dirname, 'fixtures', 'views') });
+    const room = await Room.create({ name: 'lobby' });
+    const message = await Message.create({ roomId: room.id, body: 'hi' });
+    await recorder.settled();
+    expect(recorder.on(room).map((broadcast) => broadcast.html)).to.deep.equal([
+      `<div id="message-${message.id}"><p>hi</p></div>`,
+    ]);
+  });
+});
