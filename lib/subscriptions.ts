@@ -1,0 +1,251 @@
+import type { Request, Response } from 'express';
+import createDebug from 'debug';
+import type { Broker, BrokerMessage } from './broker/broker';
+import { Connection, SSE_HEADERS, type CompareIds } from './connection';
+import { ErrorCodes, wrapError } from './errors';
+import type { Hub } from './hub';
+import type { ResolvedOptions } from './options';
+import { hasStreamClass, resolveStream } from './registry';
+import { encodeEvent, encodeRetry } from './sse';
+import type { Stream } from './stream';
+import type { StreamNameSigner } from './stream-name';
+import { turboStreamTag } from './turbo-stream';
+
+const debug = createDebug('turbo-express:sse');
+
+/** The one event a client gets when the history cannot cover what it missed: reload the page. */
+const REFRESH = turboStreamTag('refresh', {});
+const NOTHING_SENT: ReadonlySet<string> = new Set();
+
+/** Why a subscription's access check let it through to no stream. */
+type Refusal = 'unknown class' | 'not found' | 'forbidden' | 'timed out';
+
+/** What the subscriptions of one middleware share. */
+export interface SubscriptionsContext {
+  options: ResolvedOptions;
+  signer: StreamNameSigner;
+  broker: Broker;
+  hub: Hub;
+  /** Resolves once the broker is started and discovered streams files are loaded. */
+  ready: Promise<void>;
+  onBrokerError(error: Error): void;
+}
+
+/**
+ * Opens SSE subscriptions: `GET <path>/<signed name>` verified, resolved and authorised, then
+ * headers and `retry:` at once, what the page missed (from `Last-Event-ID` or the render position
+ * `?after=`), then live messages. Answers 403 for a bad name or a failed or timed-out check, 404
+ * for a row that no longer exists, one refresh for a class this process has not registered, and
+ * 503 once closed.
+ */
+export class Subscriptions {
+  private readonly context: SubscriptionsContext;
+  private readonly retryFrame: Buffer;
+  private readonly unknownClassAnswer: Buffer;
+  private readonly compareIds: CompareIds | undefined;
+  /** Responses of subscriptions whose access check is still running, answered 503 on close(). */
+  private readonly pending = new Set<Response>();
+  private isClosed = false;
+
+  constructor(context: SubscriptionsContext) {
+    this.context = context;
+    this.retryFrame = encodeRetry(context.options.retry);
+    this.unknownClassAnswer = Buffer.concat([this.retryFrame, encodeEvent(null, REFRESH)]);
+    this.compareIds = context.broker.compareIds?.bind(context.broker);
+  }
+
+  /** Subscriptions whose access check is still running. */
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  /** Handles one subscription request; never throws into the caller. */
+  open(req: Request, res: Response, token: string): void {
+    this.subscribe(req, res, token).catch(function onSubscribeError(error: unknown) {
+      debug('subscribe failed: %s', (error as Error)?.message);
+      if (!res.headersSent && !isGone(req, res)) refuse(res, 500, 'internal error');
+      else res.destroy();
+    });
+  }
+
+  /**
+   * Refuses new subscriptions and answers those still being checked with 503: a check that never
+   * settles would otherwise keep its socket, and `server.close()`, open.
+   */
+  close(): void {
+    this.isClosed = true;
+    for (const res of this.pending) {
+      if (!res.headersSent && !res.destroyed) refuse(res, 503, 'shutting down');
+    }
+    this.pending.clear();
+  }
+
+  private async subscribe(req: Request, res: Response, token: string): Promise<void> {
+    const { options, signer, broker, hub } = this.context;
+    if (this.isClosed) return refuse(res, 503, 'shutting down');
+    const verified = signer.verify(token);
+    if (verified === null) return refuse(res, 403, 'bad stream name');
+
+    this.pending.add(res);
+    let stream: Stream | Refusal;
+    try {
+      // Classes in ES module streams files are registered once `ready`: wait for them before
+      // telling an unknown class from a known one.
+      await this.context.ready;
+      const checked = this.check(verified.name, req);
+      stream = await withTimeout(checked, options.checkTimeout, 'timed out');
+    } finally {
+      this.pending.delete(res);
+    }
+    // Gone also covers a subscription close() answered while its check ran.
+    if (isGone(req, res)) return;
+    if (this.isClosed) return refuse(res, 503, 'shutting down');
+    if (stream === 'unknown class') return this.answerUnknownClass(res, verified.name);
+    if (stream === 'not found') return refuse(res, 404, 'unknown stream');
+    // A check that ran out of time grants nothing.
+    if (stream === 'forbidden' || stream === 'timed out') {
+      return refuse(res, 403, `userPassesTest ${stream}`);
+    }
+
+    const { maxQueuedBytes, stallTimeout } = options;
+    const connection = new Connection(req, res, stream, hub, maxQueuedBytes, stallTimeout);
+    const afterId = replayPositionOf(req);
+    if (typeof afterId === 'string' && this.compareIds !== undefined) {
+      connection.skipThrough(afterId, this.compareIds);
+    }
+    // From here every live message is held, and the gap position is taken in the same turn, so a
+    // refresh sent for a gap carries an id that nothing held comes before.
+    connection.hold();
+    const gapId = broker.position();
+    hub.add(connection);
+    connection.open(this.retryFrame);
+    debug('open %s (%d open)', connection.streamName, hub.size);
+
+    if (afterId === undefined) return connection.release(NOTHING_SENT);
+    await this.replay(connection, afterId, gapId);
+  }
+
+  /** Writes what the client missed after `afterId`, or one refresh when that cannot be done. */
+  private async replay(connection: Connection, afterId: string | null, gapId: string) {
+    const name = connection.streamName;
+    const missed =
+      afterId === null
+        ? null
+        : await this.context.broker.replay(name, afterId).catch((error: unknown) => {
+            this.context.onBrokerError(wrapError(error, ErrorCodes.BROKER_FAILED, { stream: name }));
+            return null;
+          });
+    // The client may have left while replay was awaited; the hub has forgotten it already.
+    if (!connection.isOpen) return;
+
+    const frames = missed === null ? null : framesWithin(missed, connection.spareBytes);
+    if (frames === null) {
+      const why = missed === null ? 'a gap' : 'a replay past maxQueuedBytes';
+      debug('%s on %s after %s: sending refresh', why, name, afterId);
+      connection.enqueueReplay(encodeEvent(gapId, REFRESH));
+      return connection.release(NOTHING_SENT);
+    }
+    const sentIds = new Set<string>();
+    for (let i = 0; i < frames.length; i++) {
+      sentIds.add(missed![i].id);
+      connection.enqueueReplay(frames[i]);
+    }
+    connection.release(sentIds);
+  }
+
+  /** Resolves the stream and runs the access test: the stream, or why there is none. */
+  private async check(name: string, req: Request): Promise<Stream | Refusal> {
+    // A key the model cannot take (text for an integer key in PostgreSQL) makes findByPk throw:
+    // that name stands for nothing, so 404, not 500.
+    const stream = await resolveStream(name).catch((error: unknown) => {
+      debug('resolving %s failed: %s', name, (error as Error)?.message);
+      return null;
+    });
+    if (stream === null) return hasStreamClass(name) ? 'not found' : 'unknown class';
+    return (await passesTest(stream, this.context.options, req)) ? stream : 'forbidden';
+  }
+
+  /**
+   * Answers a validly signed name whose class this process does not know with one refresh, then
+   * ends: the reloaded page registers the class by rendering, and subscribes again. A 404 would
+   * make EventSource give up for good.
+   */
+  private answerUnknownClass(res: Response, name: string): void {
+    debug('no class registered for %s: sending refresh', name);
+    res.writeHead(200, SSE_HEADERS);
+    res.end(this.unknownClassAnswer);
+  }
+}
+
+/** Runs `currentUser` and the stream's `userPassesTest`; anything thrown counts as failing. */
+export async function passesTest(
+  stream: { userPassesTest(user: unknown, req: Request): boolean | Promise<boolean> },
+  options: Pick<ResolvedOptions, 'currentUser'>,
+  req: Request,
+): Promise<boolean> {
+  try {
+    const user = await options.currentUser(req);
+    return (await stream.userPassesTest(user, req)) === true;
+  } catch (error) {
+    debug('userPassesTest threw: %s', (error as Error)?.message);
+    return false;
+  }
+}
+
+const STATUS_TEXT: Readonly<Record<number, string>> = {
+  403: 'Forbidden',
+  404: 'Not Found',
+  503: 'Service Unavailable',
+};
+
+function refuse(res: Response, status: number, reason: string): void {
+  debug('refused %d: %s', status, reason);
+  // Once shutting down, the socket closes with the answer instead of waiting for another request.
+  if (status === 503) res.set('Connection', 'close');
+  res.status(status).type('text/plain').send(STATUS_TEXT[status] ?? 'Error');
+}
+
+/** Tells whether the client left while the request was being handled. */
+function isGone(req: Request, res: Response): boolean {
+  return req.destroyed || res.destroyed || res.writableEnded;
+}
+
+/**
+ * The id replay starts after: `Last-Event-ID`, else the render position in `?after=`.
+ * `undefined` when there is neither (only live messages), `null` for a position that cannot be
+ * one id (`?after=` empty or repeated), which is a gap like any other id the history cannot place.
+ */
+function replayPositionOf(req: Request): string | null | undefined {
+  const lastEventId = req.get('last-event-id');
+  // EventSource sends no Last-Event-ID rather than an empty one; read an empty one as absent.
+  if (lastEventId !== undefined && lastEventId.length > 0) return lastEventId;
+  const after: unknown = req.query.after;
+  if (after === undefined) return undefined;
+  return typeof after === 'string' && after.length > 0 ? after : null;
+}
+
+/**
+ * Encodes the replay if all of it fits in `budget` bytes, else `null`: a client gets the whole
+ * replay or one refresh, never part of it, and never more than `maxQueuedBytes` for it.
+ */
+function framesWithin(messages: readonly BrokerMessage[], budget: number): Buffer[] | null {
+  const frames: Buffer[] = [];
+  let bytes = 0;
+  for (const message of messages) {
+    const frame = encodeEvent(message.id, message.data);
+    bytes += frame.length;
+    if (bytes > budget) return null;
+    frames.push(frame);
+  }
+  return frames;
+}
+
+/** Settles as `work` does, or with `onTimeout` after `timeout` ms; `null` waits for ever. */
+function withTimeout<T, U>(work: Promise<T>, timeout: number | null, onTimeout: U): Promise<T | U> {
+  if (timeout === null) return work;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<U>((resolve) => {
+    timer = setTimeout(resolve, timeout, onTimeout);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}
