@@ -40,8 +40,20 @@ function latencyRows(profile: Profile): Row[] {
   return profile.latencySubscribers.flatMap((subs) => {
     const at = (r: ContestantResult) => r.latency.find((l) => l.subscribers === subs)?.metered.run;
     return [
-      row(`p50@${subs}`, `latency p50 @ ${count(subs)} subs`, 'lower', (r) => at(r)?.latency.p50, ms),
-      row(`p99@${subs}`, `latency p99 @ ${count(subs)} subs`, 'lower', (r) => at(r)?.latency.p99, ms),
+      row(
+        `p50@${subs}`,
+        `latency p50 @ ${count(subs)} subs`,
+        'lower',
+        (r) => at(r)?.latency.p50,
+        ms,
+      ),
+      row(
+        `p99@${subs}`,
+        `latency p99 @ ${count(subs)} subs`,
+        'lower',
+        (r) => at(r)?.latency.p99,
+        ms,
+      ),
     ];
   });
 }

@@ -34,7 +34,8 @@ function targetList(profile: Profile): Target[] {
       bound: '<= 1.15× raw',
     },
     {
-      what: `latency p99 @ ${most.toLocaleString('en-US')} subs` +
+      what:
+        `latency p99 @ ${most.toLocaleString('en-US')} subs` +
         (most < 10_000 ? ' (10,000 in full mode)' : ''),
       key: `p99@${most}`,
       baseline: 'raw',
@@ -66,7 +67,11 @@ export function targetReport(contestants: ContestantRuns[], profile: Profile): s
   const byKey = new Map(all.map((r) => [r.key, r]));
   const lines = targetList(profile).map((t) => {
     const r = byKey.get(t.key)!;
-    const ratio = ratioOf(product, contestants.find((c) => c.name === t.baseline), r);
+    const ratio = ratioOf(
+      product,
+      contestants.find((c) => c.name === t.baseline),
+      r,
+    );
     if (ratio === null) return `- n/a ${t.what}: ${t.bound} (no figure)`;
     return `- ${t.holds(ratio) ? 'MET ' : 'MISSED'} ${t.what}: ${ratio.toFixed(2)}× ${t.baseline} (target ${t.bound})`;
   });

@@ -41,7 +41,8 @@ export function splitArgs(
   if (given === null || typeof given !== 'object') {
     throw new TurboExpressError(
       ErrorCodes.INVALID_OPTION,
-      `${action}() takes (partial, locals, { target }) or ({ target, template, locals } or { target, html })`,
+      `${action}() takes (partial, locals, { target }) or ` +
+        '({ target, template, locals } or { target, html })',
       { action },
     );
   }

@@ -38,7 +38,10 @@ export type ErrorHandler = (error: TurboExpressError) => void;
 
 /** Logs a failed broadcast with its stream and partial; the default `onError`. */
 export const logBroadcastError: ErrorHandler = function logBroadcastError(error) {
-  const where = [error.stream && `stream ${error.stream}`, error.template && `partial ${error.template}`]
+  const where = [
+    error.stream && `stream ${error.stream}`,
+    error.template && `partial ${error.template}`,
+  ]
     .filter(Boolean)
     .join(', ');
   console.error(`turbo-express: broadcast failed${where ? ` (${where})` : ''}: ${error.message}`);
@@ -93,7 +96,14 @@ export class Broadcaster {
       return false;
     }
 
-    notifyRecorders({ stream, action, ...pickTarget(attributes), template: content.template, html, element });
+    notifyRecorders({
+      stream,
+      action,
+      ...pickTarget(attributes),
+      template: content.template,
+      html,
+      element,
+    });
     try {
       await this.broker.publish(stream, element);
       debug('%s %s', action, stream);
@@ -144,7 +154,9 @@ export function validateContentFor(action: TurboStreamAction, content: ContentOp
     );
   }
   if (hasTemplate && typeof content.template !== 'string') {
-    throw new TurboExpressError(ErrorCodes.INVALID_OPTION, 'A partial name must be a string', { action });
+    throw new TurboExpressError(ErrorCodes.INVALID_OPTION, 'A partial name must be a string', {
+      action,
+    });
   }
   if (hasHtml && typeof content.html !== 'string') {
     throw new TurboExpressError(ErrorCodes.INVALID_OPTION, 'html must be a string', { action });
@@ -204,7 +216,9 @@ export function activeBroadcaster(): Broadcaster {
 export function installBroadcaster(broadcaster: Broadcaster): void {
   if (live.length > 0) {
     console.warn(
-      'turbo-express: a second turboStreams() was created while another is open; broadcasts now go only through the newest one, until it is closed. Mount one turboStreams() per process and share it between routers.',
+      'turbo-express: a second turboStreams() was created while another is open; ' +
+        'broadcasts now go only through the newest one, until it is closed. ' +
+        'Mount one turboStreams() per process and share it between routers.',
     );
   }
   live.push(broadcaster);

@@ -224,7 +224,8 @@ export class Connection {
     const frames = this.queue;
     this.queuedBytes = 0;
     const socket = this.socket;
-    const isAccepted = socket !== null ? socket.write(chunkOf(frames)) : this.writeToResponse(frames);
+    const isAccepted =
+      socket !== null ? socket.write(chunkOf(frames)) : this.writeToResponse(frames);
     // The queue is reused, so the hot path allocates nothing per client beyond the write.
     frames.length = 0;
     if (!isAccepted) this.congest();

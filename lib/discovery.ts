@@ -51,7 +51,11 @@ interface LoadedFile {
 function registerExports({ file, exports }: LoadedFile): StreamClass[] {
   const found: StreamClass[] = [];
   for (const value of Object.values(exports ?? {})) {
-    if (typeof value === 'function' && value.prototype instanceof Stream && !isAbstractBase(value)) {
+    if (
+      typeof value === 'function' &&
+      value.prototype instanceof Stream &&
+      !isAbstractBase(value)
+    ) {
       registerStream(value as unknown as StreamClass);
       found.push(value as unknown as StreamClass);
     }

@@ -88,7 +88,9 @@ export function wrapError(
       merged.stream === error.stream &&
       merged.template === error.template &&
       merged.action === error.action;
-    return isComplete ? error : new TurboExpressError(error.code, error.message, merged, error.cause);
+    return isComplete
+      ? error
+      : new TurboExpressError(error.code, error.message, merged, error.cause);
   }
   const reason = error instanceof Error ? error.message : String(error);
   return new TurboExpressError(code, reason, context, error);

@@ -21,7 +21,11 @@ export { flushRefreshes } from './refresh-debounce';
 export { withoutBroadcasts, currentContext } from './context';
 export { recordBroadcasts, logBroadcastError } from './broadcaster';
 export { BroadcastRecorder } from './recorder';
-export { acceptsTurboStream, TurboStreamResponse, TURBO_STREAM_MIME } from './turbo-stream-response';
+export {
+  acceptsTurboStream,
+  TurboStreamResponse,
+  TURBO_STREAM_MIME,
+} from './turbo-stream-response';
 export { turboStreamTag } from './turbo-stream';
 export { MemoryBroker } from './broker/memory';
 export { TurboExpressError, ErrorCodes } from './errors';
@@ -39,7 +43,13 @@ export type { BroadcastContext } from './context';
 export type { RecordedBroadcast } from './recorder';
 export type { TurboStreamFrom, StreamSource } from './source-tag';
 export type { TurboStreamAction, TargetOptions, TurboStreamAttributes } from './turbo-stream';
-export type { Broker, BrokerMessage, DeliverFn, BrokerErrorFn, HistoryOptions } from './broker/broker';
+export type {
+  Broker,
+  BrokerMessage,
+  DeliverFn,
+  BrokerErrorFn,
+  HistoryOptions,
+} from './broker/broker';
 export type { ErrorCode, ErrorContext } from './errors';
 export type { Locals } from './render';
 export { RedisBroker } from './broker/redis';

@@ -1,6 +1,11 @@
 import type { NextFunction, Request, Response } from 'express';
 import createDebug from 'debug';
-import { Broadcaster, installBroadcaster, logBroadcastError, uninstallBroadcaster } from './broadcaster';
+import {
+  Broadcaster,
+  installBroadcaster,
+  logBroadcastError,
+  uninstallBroadcaster,
+} from './broadcaster';
 import type { Broker } from './broker/broker';
 import { MemoryBroker } from './broker/memory';
 import { configureHookQueue } from './commit-queue';
@@ -102,8 +107,14 @@ export function turboStreams(options: TurboStreamsOptions = {}): TurboStreamsMid
   const broadcaster = new Broadcaster(renderer, broker, resolved.onError ?? logBroadcastError);
   installBroadcaster(broadcaster);
   configureHookQueue(resolved.hookTimeout, function reportSlowHook(waited) {
-    const message = `An onSave or onDelete ran longer than ${waited} ms: later broadcasts no longer wait for it (hookTimeout)`;
-    broadcaster.report(new TurboExpressError(ErrorCodes.HOOK_TIMEOUT, message), ErrorCodes.HOOK_TIMEOUT, {});
+    const message =
+      `An onSave or onDelete ran longer than ${waited} ms: ` +
+      'later broadcasts no longer wait for it (hookTimeout)';
+    broadcaster.report(
+      new TurboExpressError(ErrorCodes.HOOK_TIMEOUT, message),
+      ErrorCodes.HOOK_TIMEOUT,
+      {},
+    );
   });
 
   const signer = new StreamNameSigner(resolved.secret);
@@ -123,8 +134,7 @@ export function turboStreams(options: TurboStreamsOptions = {}): TurboStreamsMid
       return current !== null && (await passesTest(current, resolved, connection.req));
     },
   });
-  const onBrokerError = (error: Error) =>
-    broadcaster.report(error, ErrorCodes.BROKER_FAILED, {});
+  const onBrokerError = (error: Error) => broadcaster.report(error, ErrorCodes.BROKER_FAILED, {});
   const onMissed = () => {
     debug('the broker missed messages: reconnecting %d subscriber(s) to replay', hub.size);
     hub.closeAll();
@@ -145,7 +155,11 @@ export function turboStreams(options: TurboStreamsOptions = {}): TurboStreamsMid
     onBrokerError,
   });
 
-  const middleware = function turboStreamsMiddleware(req: Request, res: Response, next: NextFunction) {
+  const middleware = function turboStreamsMiddleware(
+    req: Request,
+    res: Response,
+    next: NextFunction,
+  ) {
     if (req.method === 'GET' && req.path.startsWith(prefix)) {
       const token = req.path.slice(prefix.length);
       if (token.length > 0 && !token.includes('/')) {

@@ -101,7 +101,7 @@ export function installModelHooks(model: ModelStatic<Model>): void {
     'afterUpsert',
     HOOK_NAME,
     function afterUpsert(result: unknown, options: HookOptions) {
-      // Sequelize 6 reports `created` as null for SQLite and PostgreSQL alike: treated as an update.
+      // Sequelize 6 reports `created` as null for SQLite and PostgreSQL alike: an update.
       const [instance, created] = result as [Model, boolean | null];
       schedule(instance, 'save', created === true, options);
     },

@@ -155,13 +155,16 @@ function resolveSecret(secret: unknown): string {
   if (process.env.NODE_ENV === 'production') {
     throw new TurboExpressError(
       ErrorCodes.SECRET_REQUIRED,
-      'A secret is required to sign stream names in production: pass turboStreams({ secret }), for example from process.env.TURBO_SECRET',
+      'A secret is required to sign stream names in production: pass turboStreams({ secret }), ' +
+        'for example from process.env.TURBO_SECRET',
     );
   }
   if (developmentSecret === undefined) {
     developmentSecret = require('node:crypto').randomBytes(32).toString('hex') as string;
     console.warn(
-      'turbo-express: no "secret" given to turboStreams(); stream names are signed with a random secret that lasts as long as this process. Set one before running more than one process or in production.',
+      'turbo-express: no "secret" given to turboStreams(); stream names are signed with a ' +
+        'random secret that lasts as long as this process. Set one before running more than one ' +
+        'process or in production.',
     );
   }
   return developmentSecret;
@@ -182,7 +185,8 @@ function resolveDiscover(value: unknown): string[] {
   }
   const folders = Array.isArray(value) ? value : [value];
   for (const folder of folders) {
-    if (typeof folder !== 'string') throw invalid('"discover" must be a folder, a list of folders or null');
+    if (typeof folder !== 'string')
+      throw invalid('"discover" must be a folder, a list of folders or null');
   }
   return folders.map((folder: string) => path.resolve(folder));
 }
@@ -197,9 +201,15 @@ const MAX_TIMER_DELAY = 2 ** 31 - 1;
 function period(value: unknown, name: string, fallback: number | null): number | null {
   if (value === undefined) return fallback;
   if (value === null) return null;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > MAX_TIMER_DELAY) {
+  if (
+    typeof value !== 'number' ||
+    !Number.isFinite(value) ||
+    value <= 0 ||
+    value > MAX_TIMER_DELAY
+  ) {
     throw invalid(
-      `"${name}" must be a number of milliseconds from 1 to ${MAX_TIMER_DELAY}, or null to turn it off; got ${describeValue(value)}`,
+      `"${name}" must be a number of milliseconds from 1 to ${MAX_TIMER_DELAY}, ` +
+        `or null to turn it off; got ${describeValue(value)}`,
     );
   }
   return value;
@@ -209,7 +219,9 @@ function period(value: unknown, name: string, fallback: number | null): number |
 function count(value: unknown, name: string, fallback: number, min: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw invalid(`"${name}" must be a whole number of at least ${min}; got ${describeValue(value)}`);
+    throw invalid(
+      `"${name}" must be a whole number of at least ${min}; got ${describeValue(value)}`,
+    );
   }
   return value;
 }

@@ -24,7 +24,8 @@ export function registerStream(streamClass: StreamClass): void {
   if (typeof streamClass !== 'function' || !(streamClass.prototype instanceof Stream)) {
     throw new TurboExpressError(
       ErrorCodes.INVALID_STREAM_CLASS,
-      `registerStream() takes a class extending Stream or ModelStream, not ${describe(streamClass)}`,
+      'registerStream() takes a class extending Stream or ModelStream, ' +
+        `not ${describe(streamClass)}`,
     );
   }
   // Every check comes before any change, so a refused class leaves nothing half-registered.
@@ -35,7 +36,8 @@ export function registerStream(streamClass: StreamClass): void {
   if (existing !== undefined && existing !== streamClass && existing.name !== streamClass.name) {
     throw new TurboExpressError(
       ErrorCodes.DUPLICATE_STREAM_NAME,
-      `${streamClass.name} and ${existing.name} both name their streams "${baseName}": set a different static streamName on one`,
+      `${streamClass.name} and ${existing.name} both name their streams "${baseName}": ` +
+        'set a different static streamName on one',
     );
   }
 
@@ -49,14 +51,16 @@ function checkModelStream(streamClass: ModelStreamClass): void {
   if (typeof model !== 'function' || typeof (model as ModelStatic<Model>).addHook !== 'function') {
     throw new TurboExpressError(
       ErrorCodes.INVALID_STREAM_CLASS,
-      `${streamClass.name} extends ModelStream but has no Sequelize model: add "static model = YourModel"`,
+      `${streamClass.name} extends ModelStream but has no Sequelize model: ` +
+        'add "static model = YourModel"',
     );
   }
   const existing = byModel.get(model);
   if (existing !== undefined && existing !== streamClass && existing.name !== streamClass.name) {
     throw new TurboExpressError(
       ErrorCodes.DUPLICATE_MODEL_STREAM,
-      `${model.name} already has the ModelStream ${existing.name}; ${streamClass.name} cannot be a second one`,
+      `${model.name} already has the ModelStream ${existing.name}; ` +
+        `${streamClass.name} cannot be a second one`,
     );
   }
 }
@@ -85,7 +89,8 @@ function validBaseName(streamClass: StreamClass): string {
   if (typeof baseName !== 'string' || baseName === '' || baseName.includes(':')) {
     throw new TurboExpressError(
       ErrorCodes.INVALID_STREAM_CLASS,
-      `${streamClass.name}'s stream name ${JSON.stringify(baseName)} must be a non-empty string without ":"`,
+      `${streamClass.name}'s stream name ${JSON.stringify(baseName)} ` +
+        'must be a non-empty string without ":"',
     );
   }
   return baseName;
@@ -94,7 +99,9 @@ function validBaseName(streamClass: StreamClass): string {
 /** The ModelStream of a row, or `null` when its model has none registered. */
 export function streamFor<M extends Model>(instance: M): ModelStream<M> | null {
   const streamClass = byModel.get(instance.constructor as ModelStatic<Model>);
-  return streamClass === undefined ? null : (new streamClass(instance) as unknown as ModelStream<M>);
+  return streamClass === undefined
+    ? null
+    : (new streamClass(instance) as unknown as ModelStream<M>);
 }
 
 /** The ModelStream class registered for `model`, if any. */

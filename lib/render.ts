@@ -84,7 +84,8 @@ export class Renderer {
     if (!isInside || !fs.existsSync(file)) {
       throw new TurboExpressError(
         ErrorCodes.TEMPLATE_NOT_FOUND,
-        `No partial "${name}" in ${this.viewsDir}: create ${relative} there or set the "views" option of turboStreams()`,
+        `No partial "${name}" in ${this.viewsDir}: create ${relative} there ` +
+          'or set the "views" option of turboStreams()',
         { template: name },
       );
     }

@@ -52,13 +52,15 @@ export function streamOf(source: StreamSource): Stream {
     ensureRegistered(source);
     return new source();
   }
-  const isRow = source !== null && typeof source === 'object' && typeof (source as Model).get === 'function';
+  const isRow =
+    source !== null && typeof source === 'object' && typeof (source as Model).get === 'function';
   const stream = isRow ? streamFor(source as Model) : null;
   if (stream === null) {
     const what = isRow ? `a ${(source as Model).constructor.name} row` : typeof source;
     throw new TurboExpressError(
       ErrorCodes.INVALID_STREAM_CLASS,
-      `turboStreamFrom() needs a stream, a stream class or a row whose model has a registered ModelStream; got ${what}`,
+      'turboStreamFrom() needs a stream, a stream class or a row whose model has a registered ' +
+        `ModelStream; got ${what}`,
     );
   }
   return stream;
@@ -70,7 +72,10 @@ function ensureRegistered(streamClass: StreamClass): void {
 
 function escapeAttributeName(name: string): string {
   if (!/^[a-zA-Z_:][-a-zA-Z0-9_:.]*$/.test(name)) {
-    throw new TurboExpressError(ErrorCodes.INVALID_OPTION, `"${name}" is not a valid attribute name`);
+    throw new TurboExpressError(
+      ErrorCodes.INVALID_OPTION,
+      `"${name}" is not a valid attribute name`,
+    );
   }
   return name;
 }

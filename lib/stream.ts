@@ -14,7 +14,6 @@ import { refreshLater, type RefreshLaterOptions } from './refresh-debounce';
 import type { Locals } from './render';
 import type { TargetOptions, TurboStreamAction } from './turbo-stream';
 
-
 /** The constructor side of a stream class, as the registry and middleware see it. */
 export interface StreamClass<S extends Stream = Stream> {
   new (...args: any[]): S;
@@ -153,7 +152,10 @@ export class Stream {
   }
 
   /** Sends any action; the named methods are shorthands for it. */
-  broadcast(action: TurboStreamAction, options: ActionWithContent & RefreshOptions): Promise<boolean> {
+  broadcast(
+    action: TurboStreamAction,
+    options: ActionWithContent & RefreshOptions,
+  ): Promise<boolean> {
     if (action === 'refresh') return this.refresh(options);
     if (action === 'remove') return this.remove(options);
     return this.sendWithContent(action, [options]);
@@ -168,5 +170,7 @@ export class Stream {
 /** Splits a stream name into its base and key, as `Stream.name` built it. */
 export function splitStreamName(name: string): { base: string; key: string | undefined } {
   const at = name.indexOf(SEPARATOR);
-  return at === -1 ? { base: name, key: undefined } : { base: name.slice(0, at), key: name.slice(at + 1) };
+  return at === -1
+    ? { base: name, key: undefined }
+    : { base: name.slice(0, at), key: name.slice(at + 1) };
 }

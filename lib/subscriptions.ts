@@ -132,7 +132,9 @@ export class Subscriptions {
       afterId === null
         ? null
         : await this.context.broker.replay(name, afterId).catch((error: unknown) => {
-            this.context.onBrokerError(wrapError(error, ErrorCodes.BROKER_FAILED, { stream: name }));
+            this.context.onBrokerError(
+              wrapError(error, ErrorCodes.BROKER_FAILED, { stream: name }),
+            );
             return null;
           });
     // The client may have left while replay was awaited; the hub has forgotten it already.
@@ -202,7 +204,10 @@ function refuse(res: Response, status: number, reason: string): void {
   debug('refused %d: %s', status, reason);
   // Once shutting down, the socket closes with the answer instead of waiting for another request.
   if (status === 503) res.set('Connection', 'close');
-  res.status(status).type('text/plain').send(STATUS_TEXT[status] ?? 'Error');
+  res
+    .status(status)
+    .type('text/plain')
+    .send(STATUS_TEXT[status] ?? 'Error');
 }
 
 /** Tells whether the client left while the request was being handled. */

@@ -73,7 +73,8 @@ export function validateAttributes(
   } else if (hasTarget === hasTargets) {
     throw new TurboExpressError(
       ErrorCodes.INVALID_TARGET,
-      `The ${action} action needs exactly one of "target" (an element id) or "targets" (a CSS selector)`,
+      `The ${action} action needs exactly one of "target" (an element id) ` +
+        'or "targets" (a CSS selector)',
       { action },
     );
   } else if (typeof (target ?? targets) !== 'string' || (target ?? targets) === '') {

@@ -41,7 +41,12 @@ describe('access', () => {
   const clients: SseClient[] = [];
 
   async function start(options = {}): Promise<void> {
-    for (const streamClass of [MembersStream, ThrowingTestStream, BrokenResolveStream, VanishingStream]) {
+    for (const streamClass of [
+      MembersStream,
+      ThrowingTestStream,
+      BrokenResolveStream,
+      VanishingStream,
+    ]) {
       registerStream(streamClass);
     }
     server = await startServer({

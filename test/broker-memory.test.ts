@@ -122,7 +122,9 @@ describe('MemoryBroker', () => {
   }
 
   it('refuses a history size that is not a whole number', () => {
-    expect(() => new MemoryBroker({ size: -1 })).to.throw('history.size').with.property('code', ErrorCodes.INVALID_OPTION);
+    expect(() => new MemoryBroker({ size: -1 }))
+      .to.throw('history.size')
+      .with.property('code', ErrorCodes.INVALID_OPTION);
     expect(() => new MemoryBroker({ maxAge: 1.5 })).to.throw('history.maxAge');
     broker = new MemoryBroker();
   });

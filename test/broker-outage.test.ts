@@ -46,7 +46,10 @@ for (const outage of cases) {
     let workers: Worker[] = [];
     const clients: SseClient[] = [];
 
-    async function subscribe(worker: Worker, headers: Record<string, string> = {}): Promise<SseClient> {
+    async function subscribe(
+      worker: Worker,
+      headers: Record<string, string> = {},
+    ): Promise<SseClient> {
       const client = await SseClient.open(await worker.source(), headers);
       clients.push(client);
       return client;
@@ -77,7 +80,11 @@ for (const outage of cases) {
 
       await server!.stop();
       const duringId = await first.write('during');
-      await waitFor(() => first.errors.length > 0, 10_000, 'an error report from the first process');
+      await waitFor(
+        () => first.errors.length > 0,
+        10_000,
+        'an error report from the first process',
+      );
       const heartbeats = watchers.map((watcher) => watcher.comments.length);
       await waitFor(
         () => watchers.every((watcher, i) => watcher.comments.length >= heartbeats[i] + 5),
@@ -112,7 +119,11 @@ for (const outage of cases) {
         expect(watcher.data).not.to.include(appendOf(duringId, 'during'));
       }
       expect(workers.every((worker) => worker.isAlive)).to.equal(true);
-      expect(first.errors.some((message) => /lost the connection|connect|closed|ECONNREFUSED|writeable/i.test(message))).to.equal(true);
+      expect(
+        first.errors.some((message) =>
+          /lost the connection|connect|closed|ECONNREFUSED|writeable/i.test(message),
+        ),
+      ).to.equal(true);
 
       // A client that left before the outage comes back to the other process.
       const back = await subscribe(second, { 'last-event-id': leftAt });
@@ -120,7 +131,9 @@ for (const outage of cases) {
       await new Promise((resolve) => setTimeout(resolve, 200));
       if (outage.keepsHistory) {
         await back.waitForEvents(1 + lostBy, 10_000);
-        expect(back.data.filter((data) => data !== REFRESH)).to.deep.equal([appendOf(afterId, afterBody)]);
+        expect(back.data.filter((data) => data !== REFRESH)).to.deep.equal([
+          appendOf(afterId, afterBody),
+        ]);
         expect(back.data.filter((data) => data === REFRESH)).to.have.length(lostBy);
       } else {
         expect(back.data).to.deep.equal(['<turbo-stream action="refresh"></turbo-stream>']);

@@ -32,7 +32,10 @@ describe('PostgresBroker', function () {
   it('sends NUL in a message as U+FFFD instead of failing like an outage', async () => {
     const broker = new PostgresBroker(SHARED_POSTGRES_URL, { table });
     const delivered: string[] = [];
-    await broker.start((message) => delivered.push(message.data), () => {});
+    await broker.start(
+      (message) => delivered.push(message.data),
+      () => {},
+    );
     try {
       const message = await broker.publish('Room:1', 'a\0b');
       expect(message.data).to.equal('a\uFFFDb');

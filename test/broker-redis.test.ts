@@ -36,7 +36,11 @@ describe('RedisBroker', function () {
     const broker = new RedisBroker(SHARED_REDIS_URL, { prefix });
     const errors: Error[] = [];
     let missed = 0;
-    await broker.start(() => {}, (error) => errors.push(error), () => (missed += 1));
+    await broker.start(
+      () => {},
+      (error) => errors.push(error),
+      () => (missed += 1),
+    );
     try {
       await broker.publish('Room:1', 'one');
       const epoch = await redis.get(`${prefix}:epoch`);

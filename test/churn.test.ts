@@ -52,7 +52,11 @@ describe('churn', () => {
     agent.destroy();
 
     expect(opened).to.equal(800);
-    await waitFor(() => server.turbo.connectionCount === 0, 5000, 'every connection to be forgotten');
+    await waitFor(
+      () => server.turbo.connectionCount === 0,
+      5000,
+      'every connection to be forgotten',
+    );
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(server.turbo.stats()).to.deep.equal({
       connections: 0,

@@ -38,7 +38,8 @@ describe('behind compression() and proxies', () => {
     }
     expect(client.data).to.deep.equal(
       [1, 2, 3, 4, 5].map(
-        (n) => `<turbo-stream action="update" target="count"><template><b>${n}</b></template></turbo-stream>`,
+        (n) =>
+          `<turbo-stream action="update" target="count"><template><b>${n}</b></template></turbo-stream>`,
       ),
     );
   });

@@ -7,8 +7,7 @@ import { startExample, type ExampleProcess } from './support/example-process';
 async function waitForSubscription(page: Page): Promise<void> {
   await page.waitForFunction(() => {
     const source = document.querySelector('turbo-stream-source') as
-      | (Element & { streamSource?: EventSource | null })
-      | null;
+      (Element & { streamSource?: EventSource | null }) | null;
     return source?.streamSource?.readyState === 1;
   });
 }
@@ -25,7 +24,8 @@ describe('the example chat in Chromium', function () {
 
   before(async function () {
     if (!hasChromium()) {
-      if (process.env.CI === 'true') throw new Error('Chromium is required under CI: apt-get install chromium');
+      if (process.env.CI === 'true')
+        throw new Error('Chromium is required under CI: apt-get install chromium');
       this.skip();
     }
     example = await startExample();
@@ -34,7 +34,10 @@ describe('the example chat in Chromium', function () {
     const login = await context.newPage();
     await login.goto('/login');
     await login.fill('input[name=name]', 'alice');
-    await Promise.all([login.waitForURL(`${example.url}/`), login.click('button:has-text("Enter")')]);
+    await Promise.all([
+      login.waitForURL(`${example.url}/`),
+      login.click('button:has-text("Enter")'),
+    ]);
     await login.close();
   });
 
@@ -50,7 +53,11 @@ describe('the example chat in Chromium', function () {
       context.newPage(),
       context.newPage(),
     ]);
-    await Promise.all([first.goto('/rooms/1'), second.goto('/rooms/1'), elsewhere.goto('/rooms/2')]);
+    await Promise.all([
+      first.goto('/rooms/1'),
+      second.goto('/rooms/1'),
+      elsewhere.goto('/rooms/2'),
+    ]);
     await Promise.all([first, second, elsewhere].map(waitForSubscription));
     const untouched = await elsewhere.innerHTML('#messages');
 
@@ -59,7 +66,9 @@ describe('the example chat in Chromium', function () {
     const posted = second.locator('#messages li', { hasText: 'Hello from the first window' });
     await posted.waitFor({ timeout: 2000 });
     expect(await messageTexts(second)).to.deep.equal(['Hello from the first window']);
-    await first.locator('#messages li', { hasText: 'Hello from the first window' }).waitFor({ timeout: 2000 });
+    await first
+      .locator('#messages li', { hasText: 'Hello from the first window' })
+      .waitFor({ timeout: 2000 });
     expect(await first.inputValue('#new_message input[name=body]')).to.equal('');
 
     const id = await posted.getAttribute('id');
@@ -67,7 +76,9 @@ describe('the example chat in Chromium', function () {
     await first.click(`#${id} summary`);
     await first.fill(`#${id} input[name=body]`, 'Edited in the first window');
     await first.click(`#${id} button:has-text("Save")`);
-    await second.locator(`#${id}`, { hasText: 'Edited in the first window' }).waitFor({ timeout: 2000 });
+    await second
+      .locator(`#${id}`, { hasText: 'Edited in the first window' })
+      .waitFor({ timeout: 2000 });
     expect(await messageTexts(second)).to.deep.equal(['Edited in the first window']);
 
     await second.click(`#${id} button:has-text("Delete")`);

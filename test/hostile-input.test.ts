@@ -48,7 +48,10 @@ describe('hostile input', () => {
       ['guessed', () => `${payload}.${crypto.randomBytes(32).toString('base64url')}`],
       ['unsigned', () => payload],
       ['signed with another secret', () => new StreamNameSigner('other').sign('GuestbookStream')],
-      ['expired', () => new StreamNameSigner('test-secret').sign('GuestbookStream', 1, Date.now() - 10)],
+      [
+        'expired',
+        () => new StreamNameSigner('test-secret').sign('GuestbookStream', 1, Date.now() - 10),
+      ],
       ['10 KB long', () => 'a'.repeat(10 * 1024)],
     ];
     for (const [what, token] of cases) {
@@ -68,7 +71,11 @@ describe('hostile input', () => {
   describe('content', () => {
     it('shows markup and SSE-looking lines from a Pug partial as text, in one event', async () => {
       const client = await open(await server.sourceFor(new GuestbookStream()));
-      await new GuestbookStream().append('chat/message', { message: { id: 7, body: HOSTILE } }, { target: 'messages' });
+      await new GuestbookStream().append(
+        'chat/message',
+        { message: { id: 7, body: HOSTILE } },
+        { target: 'messages' },
+      );
       await client.waitForEvents(1);
       await settle(50);
       expect(client.events).to.deep.equal([

@@ -104,7 +104,8 @@ describe('Hub', () => {
   it('ends connections whose user no longer passes, keeping the others', async () => {
     options.recheckInterval = 20;
     let revoked = false;
-    options.recheck = async (connection) => !(revoked && connection.streamName === 'BoardStream:one');
+    options.recheck = async (connection) =>
+      !(revoked && connection.streamName === 'BoardStream:one');
     const kept = await connect('two');
     const lost = await connect('one');
     revoked = true;

@@ -29,7 +29,9 @@ describe('several turboStreams() in one process', () => {
     clients.push(before);
     const second = await startServer();
     expect(warnings).to.have.length(1);
-    expect(warnings[0]).to.match(/^turbo-express: a second turboStreams\(\) was created while another is open/);
+    expect(warnings[0]).to.match(
+      /^turbo-express: a second turboStreams\(\) was created while another is open/,
+    );
 
     await second.close();
     await new NewsStream().update({ target: 'headline', html: 'back' });

@@ -95,7 +95,10 @@ describe('ModelStream over SSE (SQLite)', () => {
     const room = Room.build({ name: 'unsaved' });
     const error = await room.stream
       .append('chat/message', { message: { id: 1, body: 'x' } }, { target: 'messages' })
-      .then(() => null, (e: unknown) => e);
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
     expect(error).to.be.instanceOf(TurboExpressError);
     expect((error as TurboExpressError).code).to.equal(ErrorCodes.NO_PRIMARY_KEY);
     expect((error as Error).message).to.include('Room');

@@ -3,7 +3,13 @@ import { expect } from 'chai';
 import { Client } from 'pg';
 import { Redis } from 'ioredis';
 import { SseClient } from './support/sse-client';
-import { isListening, portOf, requireService, SHARED_POSTGRES_URL, SHARED_REDIS_URL } from './support/servers';
+import {
+  isListening,
+  portOf,
+  requireService,
+  SHARED_POSTGRES_URL,
+  SHARED_REDIS_URL,
+} from './support/servers';
 import { appendOf, Worker } from './support/workers';
 import type { BrokerSpec } from './support/worker';
 
@@ -55,7 +61,10 @@ for (const backend of backends) {
     let workers: Worker[] = [];
     const clients: SseClient[] = [];
 
-    async function subscribe(worker: Worker, headers: Record<string, string> = {}): Promise<SseClient> {
+    async function subscribe(
+      worker: Worker,
+      headers: Record<string, string> = {},
+    ): Promise<SseClient> {
       const client = await SseClient.open(await worker.source(), headers);
       clients.push(client);
       return client;
@@ -78,7 +87,12 @@ for (const backend of backends) {
 
     it('delivers every write of every process once, in one order, to subscribers of both', async () => {
       const [first, second] = workers;
-      const subscribers = [await subscribe(first), await subscribe(first), await subscribe(second), await subscribe(second)];
+      const subscribers = [
+        await subscribe(first),
+        await subscribe(first),
+        await subscribe(second),
+        await subscribe(second),
+      ];
 
       const perWorker = 15;
       const written = await Promise.all(
@@ -100,10 +114,13 @@ for (const backend of backends) {
       expect([...order].sort()).to.deep.equal([...written.flat()].sort());
       for (const subscriber of subscribers) {
         expect(subscriber.data).to.deep.equal(order);
-        expect(subscriber.events.map((event) => event.id)).to.deep.equal(subscribers[0].events.map((event) => event.id));
+        expect(subscriber.events.map((event) => event.id)).to.deep.equal(
+          subscribers[0].events.map((event) => event.id),
+        );
       }
       // Each process wrote one after another, so its messages keep their order in the stream.
-      for (const sent of written) expect(order.filter((data) => sent.includes(data))).to.deep.equal(sent);
+      for (const sent of written)
+        expect(order.filter((data) => sent.includes(data))).to.deep.equal(sent);
       expect(new Set(subscribers[0].events.map((event) => event.id)).size).to.equal(total);
       expect(workers.flatMap((worker) => worker.errors)).to.deep.equal([]);
     });
@@ -126,7 +143,11 @@ for (const backend of backends) {
       const lastEventId = leaving.events[0].id!;
       leaving.close();
 
-      const missed = [await second.write('missed-1'), await first.write('missed-2'), await second.write('missed-3')];
+      const missed = [
+        await second.write('missed-1'),
+        await first.write('missed-2'),
+        await second.write('missed-3'),
+      ];
       const back = await subscribe(second, { 'last-event-id': lastEventId });
       await back.waitForEvents(3, 10_000);
       const after = await first.write('after');

@@ -23,7 +23,13 @@ describe('registerStream', () => {
 
   beforeEach(async () => {
     sequelize = new Sequelize({ dialect: 'sqlite', storage: ':memory:', logging: false });
-    Note.init({ id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true }, text: DataTypes.STRING }, { sequelize, modelName: 'Note' });
+    Note.init(
+      {
+        id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
+        text: DataTypes.STRING,
+      },
+      { sequelize, modelName: 'Note' },
+    );
     await sequelize.sync();
   });
 
@@ -49,7 +55,10 @@ describe('registerStream', () => {
     }
     registerStream(NoteStream);
     expect(() => registerStream(OtherNoteStream))
-      .to.throw(TurboExpressError, /Note already has the ModelStream NoteStream; OtherNoteStream cannot be a second one/)
+      .to.throw(
+        TurboExpressError,
+        /Note already has the ModelStream NoteStream; OtherNoteStream cannot be a second one/,
+      )
       .with.property('code', ErrorCodes.DUPLICATE_MODEL_STREAM);
   });
 
@@ -63,12 +72,17 @@ describe('registerStream', () => {
     registerStream(first);
     const reloaded = define();
     registerStream(reloaded);
-    expect((Note as unknown as { options: { hooks: Record<string, unknown[]> } }).options.hooks.afterCreate).to.have.length(1);
+    expect(
+      (Note as unknown as { options: { hooks: Record<string, unknown[]> } }).options.hooks
+        .afterCreate,
+    ).to.have.length(1);
   });
 
   it('refuses a ModelStream without a model', () => {
     class Orphan extends ModelStream {}
-    expect(() => registerStream(Orphan)).to.throw(/has no Sequelize model/).with.property('code', ErrorCodes.INVALID_STREAM_CLASS);
+    expect(() => registerStream(Orphan))
+      .to.throw(/has no Sequelize model/)
+      .with.property('code', ErrorCodes.INVALID_STREAM_CLASS);
   });
 
   it('refuses something that is not a stream class', () => {
@@ -97,9 +111,14 @@ describe('registerStream', () => {
       static override streamName = 'Ticker';
     }
     registerStream(Ticker);
-    expect(() => registerStream(InvoiceStream)).to.throw().with.property('code', ErrorCodes.DUPLICATE_STREAM_NAME);
+    expect(() => registerStream(InvoiceStream))
+      .to.throw()
+      .with.property('code', ErrorCodes.DUPLICATE_STREAM_NAME);
     expect(streamFor(Invoice.build({ id: 1, total: 4200 }))).to.equal(null);
-    expect((Invoice as unknown as { options: { hooks: Record<string, unknown[]> } }).options.hooks.afterCreate ?? []).to.have.length(0);
+    expect(
+      (Invoice as unknown as { options: { hooks: Record<string, unknown[]> } }).options.hooks
+        .afterCreate ?? [],
+    ).to.have.length(0);
   });
 
   it('resolves a stream name to the row it stands for, or null', async () => {

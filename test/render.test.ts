@@ -8,7 +8,9 @@ const views = path.join(__dirname, 'fixtures', 'views');
 describe('Renderer', () => {
   it('renders a partial by name relative to the views folder', () => {
     const renderer = new Renderer(views);
-    expect(renderer.render('widgets/label', { label: 'Hi' })).to.equal('<span class="label">Hi</span>');
+    expect(renderer.render('widgets/label', { label: 'Hi' })).to.equal(
+      '<span class="label">Hi</span>',
+    );
   });
 
   it('escapes interpolated values by default', () => {
@@ -46,7 +48,9 @@ describe('Renderer', () => {
 
   it('refuses a partial name that leaves the views folder', () => {
     const renderer = new Renderer(views);
-    expect(() => renderer.render('../support/chat-app', {})).to.throw().with.property('code', ErrorCodes.TEMPLATE_NOT_FOUND);
+    expect(() => renderer.render('../support/chat-app', {}))
+      .to.throw()
+      .with.property('code', ErrorCodes.TEMPLATE_NOT_FOUND);
   });
 
   it('throws RENDER_FAILED with the partial when it throws', () => {

@@ -44,7 +44,9 @@ describe('replay', () => {
       await send(1);
       await send(2);
       const events = await client.waitForEvents(2);
-      expect(events.every((event) => typeof event.id === 'string' && event.id.length > 0)).to.equal(true);
+      expect(events.every((event) => typeof event.id === 'string' && event.id.length > 0)).to.equal(
+        true,
+      );
       expect(events[0].id).to.not.equal(events[1].id);
     });
 
@@ -68,7 +70,10 @@ describe('replay', () => {
       let drops = 0;
       const deadline = Date.now() + 10_000;
       while (received.length < total && Date.now() < deadline) {
-        const client = await SseClient.open(src, lastId === undefined ? {} : { 'last-event-id': lastId });
+        const client = await SseClient.open(
+          src,
+          lastId === undefined ? {} : { 'last-event-id': lastId },
+        );
         expect(client.status).to.equal(200);
         // Drop after a varying number of events, or a short wait when the stream is quiet.
         const want = 1 + ((drops * 7) % 13);

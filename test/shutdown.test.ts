@@ -36,7 +36,10 @@ describe('shutdown', () => {
       bare.server.close((error) => (error ? reject(error) : resolve()));
     });
     const deadline = new Promise<never>((_, reject) =>
-      setTimeout(() => reject(new Error('server.close() still waiting after 1000 ms')), 1000).unref(),
+      setTimeout(
+        () => reject(new Error('server.close() still waiting after 1000 ms')),
+        1000,
+      ).unref(),
     );
     await Promise.race([closed, deadline]);
 
@@ -75,7 +78,10 @@ describe('shutdown', () => {
       bare.server.close((error) => (error ? reject(error) : resolve()));
     });
     const deadline = new Promise<never>((_, reject) =>
-      setTimeout(() => reject(new Error('server.close() still waiting after 1000 ms')), 1000).unref(),
+      setTimeout(
+        () => reject(new Error('server.close() still waiting after 1000 ms')),
+        1000,
+      ).unref(),
     );
     await Promise.race([closed, deadline]);
     expect(bare.turbo.stats().pendingSubscriptions).to.equal(0);

@@ -21,7 +21,9 @@ function numberOf(event: EventSourceMessage): number {
 }
 
 /** An SSE client whose response can be paused, which stops reading the socket. */
-function openPausable(url: string): Promise<{ events: EventSourceMessage[]; response: http.IncomingMessage; close(): void }> {
+function openPausable(
+  url: string,
+): Promise<{ events: EventSourceMessage[]; response: http.IncomingMessage; close(): void }> {
   return new Promise((resolve, reject) => {
     const events: EventSourceMessage[] = [];
     const parser = createParser({ onEvent: (event) => events.push(event) });
@@ -37,7 +39,10 @@ function openPausable(url: string): Promise<{ events: EventSourceMessage[]; resp
 const REFRESH = '<turbo-stream action="refresh"></turbo-stream>';
 
 /** A raw client that sends its request and then never reads, as a stalled or hostile one. */
-function openStalled(src: string, closers: (() => void)[]): { isClosed(): boolean; resume(): void } {
+function openStalled(
+  src: string,
+  closers: (() => void)[],
+): { isClosed(): boolean; resume(): void } {
   const url = new URL(src);
   const socket = net.connect(Number(url.port), '127.0.0.1');
   closers.push(() => socket.destroy());
@@ -45,7 +50,9 @@ function openStalled(src: string, closers: (() => void)[]): { isClosed(): boolea
   socket.on('close', () => (isClosed = true));
   socket.on('error', () => undefined);
   socket.pause();
-  socket.write(`GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n`);
+  socket.write(
+    `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n`,
+  );
   return { isClosed: () => isClosed, resume: () => socket.resume() };
 }
 
@@ -76,7 +83,9 @@ describe('slow clients', () => {
     stalled.on('close', () => (stalledClosed = true));
     stalled.on('error', () => undefined);
     stalled.pause();
-    stalled.write(`GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n`);
+    stalled.write(
+      `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n`,
+    );
 
     const readers: SseClient[] = [];
     for (let i = 0; i < 3; i++) readers.push(await SseClient.open(src));
@@ -201,7 +210,11 @@ describe('slow clients', () => {
     it('drops a client whose socket stays congested longer, keeping the readers', async function () {
       this.timeout(10_000);
       registerStream(SlowFeedStream);
-      server = await startServer({ maxQueuedBytes: 64 * 1024 * KIB, heartbeat: 20, stallTimeout: 200 });
+      server = await startServer({
+        maxQueuedBytes: 64 * 1024 * KIB,
+        heartbeat: 20,
+        stallTimeout: 200,
+      });
       const reader = await SseClient.open(await server.sourceFor(new SlowFeedStream('live')));
       clients.push(reader);
       const stalled = openStalled(await server.sourceFor(new SlowFeedStream()), closers);
@@ -209,7 +222,11 @@ describe('slow clients', () => {
 
       const sentAt = Date.now();
       await Promise.all(Array.from({ length: 80 }, (_, n) => send(n, 256 * KIB)));
-      await waitFor(() => server.turbo.connectionCount === 1, 3000, 'the stalled client to be dropped');
+      await waitFor(
+        () => server.turbo.connectionCount === 1,
+        3000,
+        'the stalled client to be dropped',
+      );
       expect(Date.now() - sentAt).to.be.at.least(200);
       // The end of the stream reaches the client behind what its kernel already holds.
       stalled.resume();
@@ -223,7 +240,11 @@ describe('slow clients', () => {
     it('keeps a client that stops reading for less than stallTimeout', async function () {
       this.timeout(10_000);
       registerStream(SlowFeedStream);
-      server = await startServer({ maxQueuedBytes: 64 * 1024 * KIB, heartbeat: 20, stallTimeout: 2000 });
+      server = await startServer({
+        maxQueuedBytes: 64 * 1024 * KIB,
+        heartbeat: 20,
+        stallTimeout: 2000,
+      });
       const src = await server.sourceFor(new SlowFeedStream());
       const pauser = await openPausable(src);
       closers.push(pauser.close);

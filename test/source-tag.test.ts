@@ -29,9 +29,15 @@ describe('turboStreamFrom', () => {
     app.use(turbo);
     app.get('/', (_req, res) => res.send(res.locals.turboStreamFrom(new ScoreboardStream('7'))));
     const { text } = await request(app).get('/');
-    const match = /^<turbo-stream-source src="\/turbo-streams\/([^"?]+)\?after=([0-9a-f]+-\d+)"><\/turbo-stream-source>$/.exec(text);
+    const match =
+      /^<turbo-stream-source src="\/turbo-streams\/([^"?]+)\?after=([0-9a-f]+-\d+)"><\/turbo-stream-source>$/.exec(
+        text,
+      );
     expect(match, text).to.not.equal(null);
-    expect(new StreamNameSigner('test-secret').verify(match![1])).to.deep.equal({ name: 'ScoreboardStream:7', expiresAt: null });
+    expect(new StreamNameSigner('test-secret').verify(match![1])).to.deep.equal({
+      name: 'ScoreboardStream:7',
+      expiresAt: null,
+    });
     expect(match![2]).to.equal(turbo.broker.position());
   });
 
@@ -39,16 +45,24 @@ describe('turboStreamFrom', () => {
     app.use('/live', turbo);
     app.get('/live/page', (_req, res) => res.send(res.locals.turboStreamFrom(ScoreboardStream)));
     const { text } = await request(app).get('/live/page');
-    expect(text).to.match(/^<turbo-stream-source src="\/live\/turbo-streams\/[^"]+"><\/turbo-stream-source>$/);
+    expect(text).to.match(
+      /^<turbo-stream-source src="\/live\/turbo-streams\/[^"]+"><\/turbo-stream-source>$/,
+    );
   });
 
   it('escapes extra attributes and refuses bad attribute names', async () => {
     app.use(turbo);
-    app.get('/', (_req, res) => res.send(res.locals.turboStreamFrom(ScoreboardStream, { id: 'a"b' })));
-    app.get('/bad', (_req, res) => res.send(res.locals.turboStreamFrom(ScoreboardStream, { 'x"y': '1' })));
-    app.use((error: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-      res.status(500).send(error.message);
-    });
+    app.get('/', (_req, res) =>
+      res.send(res.locals.turboStreamFrom(ScoreboardStream, { id: 'a"b' })),
+    );
+    app.get('/bad', (_req, res) =>
+      res.send(res.locals.turboStreamFrom(ScoreboardStream, { 'x"y': '1' })),
+    );
+    app.use(
+      (error: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+        res.status(500).send(error.message);
+      },
+    );
     expect((await request(app).get('/')).text).to.match(/ id="a&quot;b"><\/turbo-stream-source>$/);
     const bad = await request(app).get('/bad');
     expect([bad.status, bad.text]).to.deep.equal([500, '"x"y" is not a valid attribute name']);
@@ -60,8 +74,12 @@ describe('turboStreamFrom', () => {
       filename: path.join(viewsPath, 'page.pug'),
       basedir: viewsPath,
     });
-    app.get('/', (_req, res) => res.send(template({ ...res.locals, stream: new ScoreboardStream() })));
+    app.get('/', (_req, res) =>
+      res.send(template({ ...res.locals, stream: new ScoreboardStream() })),
+    );
     const { text } = await request(app).get('/');
-    expect(text).to.match(/^<turbo-stream-source src="\/turbo-streams\/[^"]+\?after=[^"]+"><\/turbo-stream-source>$/);
+    expect(text).to.match(
+      /^<turbo-stream-source src="\/turbo-streams\/[^"]+\?after=[^"]+"><\/turbo-stream-source>$/,
+    );
   });
 });

@@ -26,7 +26,10 @@ describe('sse', () => {
     });
 
     it('keeps lines that look like SSE fields inside data', () => {
-      const wire = encodeEvent('5', 'x\nid: 99\ndata: y\r\nevent: z\rretry: 1\n\ndata: w').toString();
+      const wire = encodeEvent(
+        '5',
+        'x\nid: 99\ndata: y\r\nevent: z\rretry: 1\n\ndata: w',
+      ).toString();
       expect(wire).to.equal(
         'id: 5\ndata: x\ndata: id: 99\ndata: data: y\ndata: event: z\ndata: retry: 1\ndata: \ndata: data: w\n\n',
       );

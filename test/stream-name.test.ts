@@ -50,7 +50,14 @@ describe('StreamNameSigner', () => {
   });
 
   it('refuses a signed payload that is not a name list', () => {
-    for (const payload of ['{}', '[1]', '"Room:1"', '["Room:1", "soon"]', '["Room:1", 1, 2]', 'not json']) {
+    for (const payload of [
+      '{}',
+      '[1]',
+      '"Room:1"',
+      '["Room:1", "soon"]',
+      '["Room:1", 1, 2]',
+      'not json',
+    ]) {
       const encoded = Buffer.from(payload).toString('base64url');
       // Signed with the right secret, so only the payload check can refuse it.
       expect(signer.verify(`${encoded}.${hmac(encoded)}`), payload).to.equal(null);

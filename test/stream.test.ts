@@ -1,5 +1,11 @@
 import { expect } from 'chai';
-import { ErrorCodes, recordBroadcasts, Stream, TurboExpressError, type BroadcastRecorder } from '../lib';
+import {
+  ErrorCodes,
+  recordBroadcasts,
+  Stream,
+  TurboExpressError,
+  type BroadcastRecorder,
+} from '../lib';
 import { startServer, type TestServer } from './support/chat-app';
 import { SseClient } from './support/sse-client';
 
@@ -59,12 +65,17 @@ describe('Stream', () => {
         action: 'update',
         targets: '.score',
         html: '<b>3</b>',
-        element: '<turbo-stream action="update" targets=".score"><template><b>3</b></template></turbo-stream>',
+        element:
+          '<turbo-stream action="update" targets=".score"><template><b>3</b></template></turbo-stream>',
       });
     });
 
     it('morphs on replace when asked', async () => {
-      await new LobbyStream().replace('widgets/label', { label: 'x' }, { target: 'card', method: 'morph' });
+      await new LobbyStream().replace(
+        'widgets/label',
+        { label: 'x' },
+        { target: 'card', method: 'morph' },
+      );
       expect(recorder.broadcasts[0].element).to.equal(
         '<turbo-stream action="replace" target="card" method="morph"><template><span class="label">x</span></template></turbo-stream>',
       );
@@ -83,14 +94,18 @@ describe('Stream', () => {
       const error = await new LobbyStream()
         .append('widgets/label', { label: 'x' }, {})
         .catch((e: unknown) => e);
-      expect(error).to.be.instanceOf(TurboExpressError).with.property('code', ErrorCodes.INVALID_TARGET);
+      expect(error)
+        .to.be.instanceOf(TurboExpressError)
+        .with.property('code', ErrorCodes.INVALID_TARGET);
     });
 
     it('rejects content given both as a partial and as html', async () => {
       const error = await new LobbyStream()
         .append({ target: 'x', template: 'widgets/label', html: '<p></p>' })
         .catch((e: unknown) => e);
-      expect(error).to.be.instanceOf(TurboExpressError).with.property('code', ErrorCodes.INVALID_OPTION);
+      expect(error)
+        .to.be.instanceOf(TurboExpressError)
+        .with.property('code', ErrorCodes.INVALID_OPTION);
     });
   });
 
@@ -99,7 +114,11 @@ describe('Stream', () => {
       const src = await server.sourceFor(new LobbyStream());
       for (let i = 0; i < 20; i++) clients.push(await SseClient.open(src));
       const counter = { renders: 0 };
-      await new LobbyStream().append('widgets/counted', { counter, label: 'once' }, { target: 'log' });
+      await new LobbyStream().append(
+        'widgets/counted',
+        { counter, label: 'once' },
+        { target: 'log' },
+      );
       await Promise.all(clients.map((client) => client.waitForEvents(1)));
       expect(counter.renders).to.equal(1);
       for (const client of clients) {
@@ -114,13 +133,19 @@ describe('Stream', () => {
       const client = await SseClient.open(await server.sourceFor(lobby));
       clients.push(client);
       expect(await lobby.append('widgets/throws', {}, { target: 'log' })).to.equal(false);
-      expect(await lobby.append('widgets/label', { label: 'after' }, { target: 'log' })).to.equal(true);
+      expect(await lobby.append('widgets/label', { label: 'after' }, { target: 'log' })).to.equal(
+        true,
+      );
       await client.waitForEvents(1);
       expect(client.data).to.deep.equal([
         '<turbo-stream action="append" target="log"><template><span class="label">after</span></template></turbo-stream>',
       ]);
       expect(errors).to.have.length(1);
-      expect(errors[0]).to.include({ code: ErrorCodes.RENDER_FAILED, stream: 'LobbyStream', template: 'widgets/throws' });
+      expect(errors[0]).to.include({
+        code: ErrorCodes.RENDER_FAILED,
+        stream: 'LobbyStream',
+        template: 'widgets/throws',
+      });
     });
 
     it('reports a missing partial to onError with the stream and template', async () => {

@@ -169,13 +169,19 @@ for (const dialect of dialects) {
           })
           .catch(() => {});
       });
-      await expectExactly(board, [savedFrame(id, true, 'first'), savedFrame(id, false, 'committed')]);
+      await expectExactly(board, [
+        savedFrame(id, true, 'first'),
+        savedFrame(id, false, 'committed'),
+      ]);
     });
 
     it('sends what each write wrote when the instance changes again before the hooks run', async () => {
       const note = await Note.create({ slug: 'a', body: 'created' });
       await note.update({ body: 'updated' });
-      await expectExactly(board, [savedFrame(note.id, true, 'created'), savedFrame(note.id, false, 'updated')]);
+      await expectExactly(board, [
+        savedFrame(note.id, true, 'created'),
+        savedFrame(note.id, false, 'updated'),
+      ]);
     });
 
     it('sends nothing when the outer transaction rolls back after a savepoint was released', async () => {

@@ -30,7 +30,9 @@ describe('res.turboStream', () => {
         .update({ target: 'count', html: '4' })
         .send();
     });
-    const response = await request(app).post('/messages').set('Accept', 'text/vnd.turbo-stream.html, text/html');
+    const response = await request(app)
+      .post('/messages')
+      .set('Accept', 'text/vnd.turbo-stream.html, text/html');
     expect(response.status).to.equal(200);
     expect(response.headers['content-type']).to.equal('text/vnd.turbo-stream.html; charset=utf-8');
     expect(response.text).to.equal(
@@ -56,19 +58,25 @@ describe('res.turboStream', () => {
   it('carries the request id into a refresh', async () => {
     app.post('/r', (_req, res) => res.turboStream.refresh().send());
     const response = await request(app).post('/r').set('X-Turbo-Request-Id', 'req-42');
-    expect(response.text).to.equal('<turbo-stream action="refresh" request-id="req-42"></turbo-stream>');
+    expect(response.text).to.equal(
+      '<turbo-stream action="refresh" request-id="req-42"></turbo-stream>',
+    );
   });
 
   it('throws where the action is added when its partial fails, giving a 500', async () => {
     app.post('/bad', (_req, res) => {
       res.turboStream.append('widgets/throws', {}, { target: 'x' }).send();
     });
-    app.use((error: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-      res.status(500).send(error.message);
-    });
+    app.use(
+      (error: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+        res.status(500).send(error.message);
+      },
+    );
     const response = await request(app).post('/bad');
     expect(response.status).to.equal(500);
-    expect(response.text).to.match(/^The partial "widgets\/throws" threw while rendering: [\s\S]*partial exploded$/);
+    expect(response.text).to.match(
+      /^The partial "widgets\/throws" threw while rendering: [\s\S]*partial exploded$/,
+    );
   });
 });
 
@@ -76,7 +84,9 @@ describe('acceptsTurboStream', () => {
   it('is true for the Accept header Turbo sends with form submissions', async () => {
     const app = express();
     app.get('/', (req, res) => res.json(acceptsTurboStream(req)));
-    const turboForm = await request(app).get('/').set('Accept', 'text/vnd.turbo-stream.html, text/html, application/xhtml+xml');
+    const turboForm = await request(app)
+      .get('/')
+      .set('Accept', 'text/vnd.turbo-stream.html, text/html, application/xhtml+xml');
     const plain = await request(app).get('/').set('Accept', 'text/html');
     expect([turboForm.body, plain.body]).to.deep.equal([true, false]);
   });

@@ -22,13 +22,17 @@ describe('turboStreamTag', () => {
   });
 
   it('writes method="morph" for replace', () => {
-    expect(turboStreamTag('replace', { target: 'card', method: 'morph' }, '<div id="card"></div>')).to.equal(
+    expect(
+      turboStreamTag('replace', { target: 'card', method: 'morph' }, '<div id="card"></div>'),
+    ).to.equal(
       '<turbo-stream action="replace" target="card" method="morph"><template><div id="card"></div></template></turbo-stream>',
     );
   });
 
   it('writes refresh with its request id, method and scroll', () => {
-    expect(turboStreamTag('refresh', { requestId: 'r-1', method: 'morph', scroll: 'preserve' })).to.equal(
+    expect(
+      turboStreamTag('refresh', { requestId: 'r-1', method: 'morph', scroll: 'preserve' }),
+    ).to.equal(
       '<turbo-stream action="refresh" method="morph" scroll="preserve" request-id="r-1"></turbo-stream>',
     );
   });
@@ -50,11 +54,15 @@ describe('turboStreamTag', () => {
 
 describe('validateAttributes', () => {
   it('refuses an action with neither target nor targets', () => {
-    expect(() => validateAttributes('append', {})).to.throw(/exactly one of "target"/).with.property('code', ErrorCodes.INVALID_TARGET);
+    expect(() => validateAttributes('append', {}))
+      .to.throw(/exactly one of "target"/)
+      .with.property('code', ErrorCodes.INVALID_TARGET);
   });
 
   it('refuses an action with both target and targets', () => {
-    expect(() => validateAttributes('remove', { target: 'a', targets: '.a' })).to.throw().with.property('code', ErrorCodes.INVALID_TARGET);
+    expect(() => validateAttributes('remove', { target: 'a', targets: '.a' }))
+      .to.throw()
+      .with.property('code', ErrorCodes.INVALID_TARGET);
   });
 
   it('refuses a target on refresh', () => {
@@ -62,7 +70,9 @@ describe('validateAttributes', () => {
   });
 
   it('refuses method="morph" on append', () => {
-    expect(() => validateAttributes('append', { target: 'a', method: 'morph' })).to.throw(/only honoured by replace, update and refresh/);
+    expect(() => validateAttributes('append', { target: 'a', method: 'morph' })).to.throw(
+      /only honoured by replace, update and refresh/,
+    );
   });
 
   it('refuses an empty target', () => {

@@ -69,7 +69,10 @@ async function setupDatabase(): Promise<Sequelize> {
   // In memory: the figure is the library's cost, not the disk's fsync.
   const sequelize = new Sequelize({ dialect: 'sqlite', storage: ':memory:', logging: false });
   Room.init(
-    { id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true }, name: DataTypes.STRING },
+    {
+      id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
+      name: DataTypes.STRING,
+    },
     { sequelize, modelName: 'Room' },
   );
   Message.init(

@@ -37,7 +37,9 @@ export function createChatApp({ secret, broker }: ChatOptions) {
 
   app.get('/login', (_req, res) => res.render('login'));
   app.post('/login', (req, res) => {
-    const name = String(req.body.name ?? '').trim().slice(0, 40);
+    const name = String(req.body.name ?? '')
+      .trim()
+      .slice(0, 40);
     if (name === '') return res.status(422).render('login', { error: 'Pick a name' });
     signIn(res, name, secret);
     res.redirect(303, '/');

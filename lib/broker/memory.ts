@@ -76,7 +76,13 @@ export class MemoryBroker implements Broker {
   /** Publishes synchronously: the in-process broker never waits for anything. */
   publishNow(stream: string, data: string): BrokerMessage {
     this.seq += 1;
-    const entry: Entry = { stream, id: `${this.epoch}-${this.seq}`, data, seq: this.seq, at: Date.now() };
+    const entry: Entry = {
+      stream,
+      id: `${this.epoch}-${this.seq}`,
+      data,
+      seq: this.seq,
+      at: Date.now(),
+    };
     this.record(entry);
     this.deliver?.(entry);
     return entry;
@@ -115,7 +121,8 @@ export class MemoryBroker implements Broker {
     if (history === undefined) {
       history = { entries: [], lostUpTo: this.forgottenUpTo };
     } else {
-      this.histories.delete(entry.stream); // Re-inserted: the map runs least recently published first.
+      // Re-inserted below: the map runs from the least recently published stream.
+      this.histories.delete(entry.stream);
     }
     this.histories.set(entry.stream, history);
     history.entries.push(entry);
@@ -126,7 +133,10 @@ export class MemoryBroker implements Broker {
       history.lostUpTo = dropped.seq;
     }
     while (this.heldBytes > this.maxBytes && this.histories.size > 0) {
-      const [oldest, oldestHistory] = this.histories.entries().next().value as [string, StreamHistory];
+      const [oldest, oldestHistory] = this.histories.entries().next().value as [
+        string,
+        StreamHistory,
+      ];
       oldestHistory.lostUpTo = oldestHistory.entries.at(-1)?.seq ?? oldestHistory.lostUpTo;
       this.forget(oldest, oldestHistory);
     }
@@ -174,7 +184,8 @@ function wholeNumber(value: unknown, name: string, fallback: number): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
     throw new TurboExpressError(
       ErrorCodes.INVALID_OPTION,
-      `MemoryBroker: ${name === 'maxBytes' ? name : `history.${name}`} must be a whole number of at least 0`,
+      `MemoryBroker: ${name === 'maxBytes' ? name : `history.${name}`} ` +
+        'must be a whole number of at least 0',
     );
   }
   return value;

@@ -91,7 +91,10 @@ export class PostgresBroker implements Broker {
    *   variables, as pg reads them.
    * @param options The table, history bounds and timeout; see {@link PostgresBrokerOptions}.
    */
-  constructor(connection: string | PostgresConnectionOptions = {}, options: PostgresBrokerOptions = {}) {
+  constructor(
+    connection: string | PostgresConnectionOptions = {},
+    options: PostgresBrokerOptions = {},
+  ) {
     const name = 'PostgresBroker';
     const history = options.history ?? {};
     this.size = historyBound(history.size, name, 'history.size', DEFAULT_HISTORY.size);
@@ -101,14 +104,17 @@ export class PostgresBroker implements Broker {
     if (typeof table !== 'string' || !/^([a-z_][a-z0-9_]*\.)?[a-z_][a-z0-9_]{0,40}$/.test(table)) {
       throw new TurboExpressError(
         ErrorCodes.INVALID_OPTION,
-        `PostgresBroker: table must be a lower-case SQL name, optionally schema-qualified; got ${String(table)}`,
+        'PostgresBroker: table must be a lower-case SQL name, optionally schema-qualified; ' +
+          `got ${String(table)}`,
       );
     }
     this.sql = postgresStatements(table);
 
     this.pg = loadPeer<typeof import('pg')>('pg', name);
     const base: PoolConfig =
-      typeof connection === 'string' ? { connectionString: connection } : (connection as PoolConfig);
+      typeof connection === 'string'
+        ? { connectionString: connection }
+        : (connection as PoolConfig);
     this.config = { connectionTimeoutMillis: timeout, ...base };
     this.pool = new this.pg.Pool(this.config);
     // An idle pooled connection that dies emits here; without a listener it would crash the app.
@@ -148,7 +154,12 @@ export class PostgresBroker implements Broker {
       // Held until COMMIT: the next insert takes its id only after this row is committed, so
       // rows become visible in id order and no reader skips one still in flight.
       await client.query(this.sql.lock);
-      const inserted = await client.query(this.sql.publish, [stream, data, this.sql.channel, newEpoch()]);
+      const inserted = await client.query(this.sql.publish, [
+        stream,
+        data,
+        this.sql.channel,
+        newEpoch(),
+      ]);
       const { id, epoch, isNewEpoch } = inserted.rows[0];
       if (isNewEpoch) await client.query(this.sql.forgetFloors);
       return { id: String(id), epoch: String(epoch) };
@@ -174,7 +185,8 @@ export class PostgresBroker implements Broker {
     for (const row of rows) {
       if (row.kind === 'epoch') isEpochCurrent = row.data === epoch;
       else if (row.kind === 'floor' && after < Number(row.id)) return null;
-      else if (row.kind === 'message') messages.push({ stream, id: `${epoch}:${row.id}`, data: row.data });
+      else if (row.kind === 'message')
+        messages.push({ stream, id: `${epoch}:${row.id}`, data: row.data });
     }
     if (!isEpochCurrent) return null;
     return messages.sort((a, b) => idOf(a) - idOf(b));
@@ -263,7 +275,10 @@ export class PostgresBroker implements Broker {
     if (!this.isRunning) return;
     if (!this.isDown) {
       this.isDown = true;
-      this.report(`PostgresBroker: lost the connection to PostgreSQL (${error.message}); retrying`, error);
+      this.report(
+        `PostgresBroker: lost the connection to PostgreSQL (${error.message}); retrying`,
+        error,
+      );
     }
     if (client !== undefined && client === this.listener) {
       this.listener = null;

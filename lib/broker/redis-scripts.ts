@@ -67,7 +67,8 @@ end
 `;
 
 /**
- * KEYS: epoch, seq, log, history, floor, first. ARGV: stream, data, size, maxAge, logSize, new epoch.
+ * KEYS: epoch, seq, log, history, floor, first.
+ * ARGV: stream, data, size, maxAge, logSize, new epoch.
  * Returns { epoch, id }.
  */
 const PUBLISH = `${TRIM}

@@ -107,7 +107,10 @@ export class RedisBroker implements Broker {
     const commandTimeout = historyBound(options.commandTimeout, name, 'commandTimeout', 5_000, 1);
     this.prefix = options.prefix ?? 'turbo-express';
     if (typeof this.prefix !== 'string' || this.prefix === '') {
-      throw new TurboExpressError(ErrorCodes.INVALID_OPTION, 'RedisBroker: prefix must be a non-empty string');
+      throw new TurboExpressError(
+        ErrorCodes.INVALID_OPTION,
+        'RedisBroker: prefix must be a non-empty string',
+      );
     }
     this.keys = {
       epoch: `${this.prefix}:epoch`,
@@ -142,9 +145,11 @@ export class RedisBroker implements Broker {
     this.isRunning = true;
     // Redis may be away at boot: wait for it, as ioredis keeps trying, rather than fail for good.
     await Promise.all([whenReady(this.reader), whenReady(this.commands)]);
-    const [epoch, lastId, lastSeq] = (await this.run(START_SCRIPT, [this.keys.epoch, this.keys.seq, this.keys.log], [
-      newEpoch(),
-    ])) as [string, string, string];
+    const [epoch, lastId, lastSeq] = (await this.run(
+      START_SCRIPT,
+      [this.keys.epoch, this.keys.seq, this.keys.log],
+      [newEpoch()],
+    )) as [string, string, string];
     this.epoch = epoch;
     this.lastId = lastId;
     this.lastSeq = Number(lastSeq);
@@ -154,7 +159,14 @@ export class RedisBroker implements Broker {
 
   async publish(stream: string, data: string): Promise<BrokerMessage> {
     const [historyKey, floorKey] = this.streamKeys(stream);
-    const keys = [this.keys.epoch, this.keys.seq, this.keys.log, historyKey, floorKey, this.keys.first];
+    const keys = [
+      this.keys.epoch,
+      this.keys.seq,
+      this.keys.log,
+      historyKey,
+      floorKey,
+      this.keys.first,
+    ];
     const args = [stream, data, this.size, this.maxAge, this.logSize, newEpoch()];
     const [epoch, id] = (await this.run(PUBLISH_SCRIPT, keys, args)) as [string, string];
     return { stream, id: `${epoch}:${id}`, data };
@@ -172,13 +184,11 @@ export class RedisBroker implements Broker {
     // Only what this process has already delivered: later messages reach the subscriber live, and
     // sending them here as well would send them twice.
     const [historyKey, floorKey] = this.streamKeys(stream);
-    const entries = (await this.run(REPLAY_SCRIPT, [this.keys.epoch, historyKey, floorKey, this.keys.first, this.keys.seq], [
-      epoch,
-      after,
-      this.lastId,
-      this.size,
-      this.maxAge,
-    ])) as [string, string[]][] | null;
+    const entries = (await this.run(
+      REPLAY_SCRIPT,
+      [this.keys.epoch, historyKey, floorKey, this.keys.first, this.keys.seq],
+      [epoch, after, this.lastId, this.size, this.maxAge],
+    )) as [string, string[]][] | null;
     if (entries === null) return null;
     return entries.map(([id, fields]) => ({ stream, id: `${epoch}:${id}`, data: fields[1] }));
   }
@@ -207,7 +217,16 @@ export class RedisBroker implements Broker {
     while (this.isRunning) {
       let reply: unknown;
       try {
-        reply = await this.reader.call('XREAD', 'COUNT', READ_BATCH, 'BLOCK', READ_BLOCK, 'STREAMS', this.keys.log, this.lastId);
+        reply = await this.reader.call(
+          'XREAD',
+          'COUNT',
+          READ_BATCH,
+          'BLOCK',
+          READ_BLOCK,
+          'STREAMS',
+          this.keys.log,
+          this.lastId,
+        );
       } catch (error) {
         if (!this.isRunning) return;
         debug('read failed: %s', (error as Error)?.message);
@@ -233,7 +252,7 @@ export class RedisBroker implements Broker {
     this.lastSeq = 0;
   }
 
-  /** Delivers one log entry, noticing a new epoch or entries the log dropped before we read them. */
+  /** Delivers one log entry, noticing a new epoch or entries the log dropped before reading. */
   private accept(id: string, fields: string[]): void {
     const entry = fieldsOf(fields);
     const seq = Number(entry.n);
@@ -242,7 +261,8 @@ export class RedisBroker implements Broker {
       this.epoch = entry.e;
     } else if (seq > this.lastSeq + 1) {
       this.report(
-        `RedisBroker: ${seq - this.lastSeq - 1} message(s) left the log before this process read them; raise logSize`,
+        `RedisBroker: ${seq - this.lastSeq - 1} message(s) left the log ` +
+          'before this process read them; raise logSize',
       );
       // Their streams' histories may still hold them: subscribers reconnect and replay.
       this.onMissed();
@@ -252,7 +272,11 @@ export class RedisBroker implements Broker {
     this.deliver?.({ stream: entry.s, id: `${entry.e}:${id}`, data: entry.d });
   }
 
-  private async run(script: LuaScript, keys: string[], args: (string | number)[]): Promise<unknown> {
+  private async run(
+    script: LuaScript,
+    keys: string[],
+    args: (string | number)[],
+  ): Promise<unknown> {
     try {
       return await this.commands.call('EVALSHA', script.sha, script.keyCount, ...keys, ...args);
     } catch (error) {
@@ -267,7 +291,11 @@ export class RedisBroker implements Broker {
       debug('connection error: %s', error.message);
       if (!this.isRunning || this.unreachable.has(client)) return;
       this.unreachable.add(client);
-      if (this.unreachable.size === 1) this.report(`RedisBroker: lost the connection to Redis (${error.message}); retrying`, error);
+      if (this.unreachable.size === 1)
+        this.report(
+          `RedisBroker: lost the connection to Redis (${error.message}); retrying`,
+          error,
+        );
     });
     client.on('ready', () => {
       if (this.unreachable.delete(client)) debug('connection back');
@@ -294,7 +322,12 @@ function whenReady(client: RedisClient): Promise<void> {
     };
     const onEnd = () => {
       client.off('ready', onReady);
-      reject(new TurboExpressError(ErrorCodes.BROKER_FAILED, 'RedisBroker: closed before Redis was reached'));
+      reject(
+        new TurboExpressError(
+          ErrorCodes.BROKER_FAILED,
+          'RedisBroker: closed before Redis was reached',
+        ),
+      );
     };
     client.once('ready', onReady);
     client.once('end', onEnd);

@@ -1,5 +1,11 @@
 import { expect } from 'chai';
-import { ErrorCodes, TurboExpressError, type Broker, type BrokerMessage, type HistoryOptions } from '../../lib';
+import {
+  ErrorCodes,
+  TurboExpressError,
+  type Broker,
+  type BrokerMessage,
+  type HistoryOptions,
+} from '../../lib';
 import { waitFor } from './wait';
 
 /** How a broker suite makes brokers that share one history, and wipes it. */
@@ -37,9 +43,15 @@ export function brokerContract(fixture: () => BrokerFixture, closeAll: () => Sta
     const [a, b] = [await start(), await start()];
     await Promise.all([
       ...Array.from({ length: 20 }, (_, i) => a.broker.publish('Room:1', `a${i}`)),
-      ...Array.from({ length: 20 }, (_, i) => b.broker.publish(i % 2 === 0 ? 'Room:1' : 'Room:2', `b${i}`)),
+      ...Array.from({ length: 20 }, (_, i) =>
+        b.broker.publish(i % 2 === 0 ? 'Room:1' : 'Room:2', `b${i}`),
+      ),
     ]);
-    await waitFor(() => a.delivered.length === 40 && b.delivered.length === 40, 5000, '40 messages each');
+    await waitFor(
+      () => a.delivered.length === 40 && b.delivered.length === 40,
+      5000,
+      '40 messages each',
+    );
 
     expect(b.delivered).to.deep.equal(a.delivered);
     expect(new Set(a.delivered.map((message) => message.id)).size).to.equal(40);
@@ -90,7 +102,9 @@ export function brokerContract(fixture: () => BrokerFixture, closeAll: () => Sta
     const a = await start();
     const message = await a.broker.publish('Room:1', 'one');
     expect(await a.broker.replay('Room:1', 'nonsense')).to.equal(null);
-    expect(await a.broker.replay('Room:1', `0000000000000000${message.id.slice(16)}`)).to.equal(null);
+    expect(await a.broker.replay('Room:1', `0000000000000000${message.id.slice(16)}`)).to.equal(
+      null,
+    );
     expect(await a.broker.replay('Room:1', `${message.id}\n`)).to.equal(null);
   });
 
@@ -126,11 +140,15 @@ export function brokerContract(fixture: () => BrokerFixture, closeAll: () => Sta
     await waitFor(() => a.delivered.length === 4, 5000, 'four messages');
     await settleHistory(a.broker);
     expect(await a.broker.replay('Room:1', ids[0])).to.equal(null);
-    expect((await a.broker.replay('Room:1', ids[1]))?.map((message) => message.data)).to.deep.equal(['3', '4']);
+    expect((await a.broker.replay('Room:1', ids[1]))?.map((message) => message.data)).to.deep.equal(
+      ['3', '4'],
+    );
   });
 
   it('refuses a history size that is not a whole number', () => {
-    expect(() => fixture().make({ size: -1 })).to.throw(TurboExpressError).with.property('code', ErrorCodes.INVALID_OPTION);
+    expect(() => fixture().make({ size: -1 }))
+      .to.throw(TurboExpressError)
+      .with.property('code', ErrorCodes.INVALID_OPTION);
   });
 }
 

@@ -34,7 +34,8 @@ export class MessageStream extends ModelStream<Message> {
   override async onSave(message: Message, created: boolean) {
     const room = await message.getRoom();
     if (created) await room.stream.append('chat/message', { message }, { target: 'messages' });
-    else await room.stream.replace('chat/message', { message }, { target: `message-${message.id}` });
+    else
+      await room.stream.replace('chat/message', { message }, { target: `message-${message.id}` });
   }
 
   override async onDelete(message: Message) {
@@ -46,8 +47,20 @@ export class MessageStream extends ModelStream<Message> {
 /** Connects the models to a new SQLite database in memory and registers the streams. */
 export async function setupDatabase(): Promise<Sequelize> {
   const sequelize = new Sequelize({ dialect: 'sqlite', storage: ':memory:', logging: false });
-  Room.init({ id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true }, name: DataTypes.STRING }, { sequelize, modelName: 'Room' });
-  Message.init({ id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true }, body: DataTypes.TEXT }, { sequelize, modelName: 'Message' });
+  Room.init(
+    {
+      id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
+      name: DataTypes.STRING,
+    },
+    { sequelize, modelName: 'Room' },
+  );
+  Message.init(
+    {
+      id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
+      body: DataTypes.TEXT,
+    },
+    { sequelize, modelName: 'Message' },
+  );
   Message.belongsTo(Room, { foreignKey: 'roomId' });
   Room.hasMany(Message, { foreignKey: 'roomId' });
   await sequelize.sync();
@@ -63,12 +76,18 @@ export interface TestServer {
   server: http.Server;
   turbo: TurboStreamsMiddleware;
   /** The `src` of the subscription tag a page for `source` would get. */
-  sourceFor(source: Parameters<express.Locals['turboStreamFrom']>[0], user?: string): Promise<string>;
+  sourceFor(
+    source: Parameters<express.Locals['turboStreamFrom']>[0],
+    user?: string,
+  ): Promise<string>;
   close(): Promise<void>;
 }
 
 /** Starts an Express app with turboStreams() on 127.0.0.1 port 0. The user is the `x-user` header. */
-export async function startServer(options: TurboStreamsOptions = {}, extend?: (app: express.Express) => void): Promise<TestServer> {
+export async function startServer(
+  options: TurboStreamsOptions = {},
+  extend?: (app: express.Express) => void,
+): Promise<TestServer> {
   const app = express();
   const turbo = turboStreams({
     secret: 'test-secret',

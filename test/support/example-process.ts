@@ -18,7 +18,13 @@ export async function startExample(env: Record<string, string> = {}): Promise<Ex
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'turbo-chat-'));
   const child = spawn(process.execPath, ['--require', 'tsx/cjs', 'example/chat/server.ts'], {
     cwd: ROOT,
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', CHAT_DB: path.join(dir, 'chat.sqlite'), ...env },
+    env: {
+      ...process.env,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      CHAT_DB: path.join(dir, 'chat.sqlite'),
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -26,7 +32,10 @@ export async function startExample(env: Record<string, string> = {}): Promise<Ex
   child.stderr!.on('data', (chunk) => (output += chunk));
 
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`The example did not start:\n${output}`)), 30_000);
+    const timer = setTimeout(
+      () => reject(new Error(`The example did not start:\n${output}`)),
+      30_000,
+    );
     const onData = () => {
       const match = /Chat listening on http:\/\/localhost:(\d+)/.exec(output);
       if (match === null) return;

@@ -6,7 +6,8 @@ import path from 'node:path';
 
 /** The machine's shared servers the broker suites use, each under names unique to one run. */
 export const SHARED_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-export const SHARED_POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const SHARED_POSTGRES_URL =
+  process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 const REDIS_SERVER = '/usr/bin/redis-server';
 
@@ -38,7 +39,8 @@ export function portOf(url: string, fallback: number): number {
  */
 export function requireService(test: Mocha.Context, isPresent: boolean, reason: string): void {
   if (isPresent) return;
-  if (process.env.CI === 'true') throw new Error(`${reason} (CI=true, so this fails instead of skipping)`);
+  if (process.env.CI === 'true')
+    throw new Error(`${reason} (CI=true, so this fails instead of skipping)`);
   console.log(`      skipped: ${reason}`);
   test.skip();
 }
@@ -77,7 +79,18 @@ export async function startPrivateRedis(): Promise<PrivateServer> {
   let child: ChildProcess | null = null;
 
   async function start(): Promise<void> {
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
+    const args = [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+    ];
     child = spawn(REDIS_SERVER, args, { stdio: 'ignore' });
     await until(() => isListening(port), 5000, `redis-server on port ${port}`);
   }
@@ -108,7 +121,9 @@ export async function startPrivateRedis(): Promise<PrivateServer> {
 export function postgresBin(): string | null {
   const root = '/usr/lib/postgresql';
   if (!fs.existsSync(root)) return null;
-  const versions = fs.readdirSync(root).filter((name) => fs.existsSync(path.join(root, name, 'bin', 'initdb')));
+  const versions = fs
+    .readdirSync(root)
+    .filter((name) => fs.existsSync(path.join(root, name, 'bin', 'initdb')));
   versions.sort((a, b) => Number(b) - Number(a));
   return versions.length === 0 ? null : path.join(root, versions[0], 'bin');
 }
@@ -129,7 +144,9 @@ export async function startPrivatePostgres(): Promise<PrivateServer> {
 
   const run = (tool: string, args: string[]) => {
     const command = path.join(bin, tool);
-    const [file, argv] = isRoot ? ['runuser', ['-u', 'postgres', '--', command, ...args]] : [command, args];
+    const [file, argv] = isRoot
+      ? ['runuser', ['-u', 'postgres', '--', command, ...args]]
+      : [command, args];
     execFileSync(file, argv, { stdio: 'ignore', cwd: dir, timeout: 60_000 });
   };
   run('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
@@ -139,7 +156,8 @@ export async function startPrivatePostgres(): Promise<PrivateServer> {
     run('pg_ctl', ['-D', data, '-o', options, '-l', path.join(dir, 'log'), '-w', 'start']);
   }
   async function stop(): Promise<void> {
-    if (fs.existsSync(path.join(data, 'postmaster.pid'))) run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+    if (fs.existsSync(path.join(data, 'postmaster.pid')))
+      run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
   }
 
   await start();

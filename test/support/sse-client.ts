@@ -35,23 +35,27 @@ export class SseClient {
           this.retry = retry;
         },
       });
-      const request = http.get(url, { headers: { accept: 'text/event-stream', ...headers } }, (response) => {
-        this.status = response.statusCode ?? 0;
-        this.headers = response.headers;
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => {
-          this.raw += chunk;
-          if (this.status === 200) parser.feed(chunk);
-          else this.body += chunk;
-        });
-        const finish = () => {
-          this.ended = true;
-          this.wake();
-        };
-        response.on('end', finish);
-        response.on('close', finish);
-        resolve();
-      });
+      const request = http.get(
+        url,
+        { headers: { accept: 'text/event-stream', ...headers } },
+        (response) => {
+          this.status = response.statusCode ?? 0;
+          this.headers = response.headers;
+          response.setEncoding('utf8');
+          response.on('data', (chunk: string) => {
+            this.raw += chunk;
+            if (this.status === 200) parser.feed(chunk);
+            else this.body += chunk;
+          });
+          const finish = () => {
+            this.ended = true;
+            this.wake();
+          };
+          response.on('end', finish);
+          response.on('close', finish);
+          resolve();
+        },
+      );
       request.on('error', (error) => {
         this.ended = true;
         this.wake();
@@ -67,7 +71,11 @@ export class SseClient {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== check);
-        reject(new Error(`Timed out after ${timeout} ms waiting for ${what}; got ${this.events.length} event(s)`));
+        reject(
+          new Error(
+            `Timed out after ${timeout} ms waiting for ${what}; got ${this.events.length} event(s)`,
+          ),
+        );
       }, timeout);
       const check = () => {
         if (!predicate()) return;

@@ -1,5 +1,9 @@
 /** Polls `predicate` every few milliseconds until it holds, failing after `timeout` ms. */
-export function waitFor(predicate: () => boolean, timeout = 3000, what = 'condition'): Promise<void> {
+export function waitFor(
+  predicate: () => boolean,
+  timeout = 3000,
+  what = 'condition',
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
     const poll = (): void => {

@@ -22,7 +22,8 @@ export type WorkerCommand =
   | { ref: number; type: 'close' };
 
 function brokerFor(spec: BrokerSpec): Broker {
-  if (spec.kind === 'redis') return new RedisBroker(spec.url, { prefix: spec.name, commandTimeout: 1000 });
+  if (spec.kind === 'redis')
+    return new RedisBroker(spec.url, { prefix: spec.name, commandTimeout: 1000 });
   return new PostgresBroker(spec.url, { table: spec.name, connectionTimeout: 1000 });
 }
 

@@ -2,7 +2,11 @@ import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import type { BrokerSpec, WorkerCommand } from './worker';
 
-type Command = WorkerCommand extends infer C ? (C extends { ref: number } ? Omit<C, 'ref'> : never) : never;
+type Command = WorkerCommand extends infer C
+  ? C extends { ref: number }
+    ? Omit<C, 'ref'>
+    : never
+  : never;
 
 /** The parent's handle on one forked app process (test/support/worker.ts). */
 export class Worker {
