@@ -13,21 +13,26 @@ const debug = createDebug('turbo-express:hooks');
 /** The name every hook of turbo-express is registered under, so it is installed once. */
 const HOOK_NAME = 'turbo-express';
 
-/** Every hook turbo-express installs, and those older versions installed, removed on install. */
-const HOOK_TYPES = [
-  'afterCreate',
-  'afterUpdate',
-  'afterDestroy',
-  'afterRestore',
-  'afterUpsert',
-  'afterBulkCreate',
-  'beforeBulkCreate',
-  'beforeBulkUpdate',
-  'beforeBulkDestroy',
-  'beforeBulkRestore',
+type WriteKind = 'save' | 'delete';
+
+/** The per-row hooks, and what each runs: `onSave` (for a new row or not) or `onDelete`. */
+const ROW_HOOKS = [
+  ['afterCreate', 'save', true],
+  ['afterUpdate', 'save', false],
+  ['afterDestroy', 'delete', false],
+  ['afterRestore', 'save', true],
 ] as const;
 
-type WriteKind = 'save' | 'delete';
+/** The bulk writes that get per-row hooks only when `individualHooks` is set. */
+const FORCED_BULK_HOOKS = ['beforeBulkUpdate', 'beforeBulkDestroy', 'beforeBulkRestore'] as const;
+
+/** Every hook turbo-express installs, removed first on install. */
+const HOOK_TYPES = [
+  ...ROW_HOOKS.map(([type]) => type),
+  'afterUpsert',
+  'afterBulkCreate',
+  ...FORCED_BULK_HOOKS,
+] as const;
 
 /** Options of {@link broadcastSaved} and {@link broadcastDeleted}. */
 export interface ExplicitBroadcastOptions {
@@ -69,34 +74,11 @@ export function installModelHooks(model: ModelStatic<Model>): void {
   for (const type of HOOK_TYPES) model.removeHook(type, HOOK_NAME);
   debug('hooking %s', model.name);
 
-  model.addHook(
-    'afterCreate',
-    HOOK_NAME,
-    function afterCreate(instance: Model, options: HookOptions) {
-      schedule(instance, 'save', true, options);
-    },
-  );
-  model.addHook(
-    'afterUpdate',
-    HOOK_NAME,
-    function afterUpdate(instance: Model, options: HookOptions) {
-      schedule(instance, 'save', false, options);
-    },
-  );
-  model.addHook(
-    'afterDestroy',
-    HOOK_NAME,
-    function afterDestroy(instance: Model, options: HookOptions) {
-      schedule(instance, 'delete', false, options);
-    },
-  );
-  model.addHook(
-    'afterRestore',
-    HOOK_NAME,
-    function afterRestore(instance: Model, options: HookOptions) {
-      schedule(instance, 'save', true, options);
-    },
-  );
+  for (const [type, kind, created] of ROW_HOOKS) {
+    model.addHook(type, HOOK_NAME, function rowWritten(instance: Model, options: HookOptions) {
+      schedule(instance, kind, created, options);
+    });
+  }
   model.addHook(
     'afterUpsert',
     HOOK_NAME,
@@ -118,12 +100,11 @@ export function installModelHooks(model: ModelStatic<Model>): void {
     },
   );
 
-  const forceRowHooks = function forceRowHooks(options: { individualHooks?: boolean }) {
-    options.individualHooks = true;
-  };
-  model.addHook('beforeBulkUpdate', HOOK_NAME, forceRowHooks);
-  model.addHook('beforeBulkDestroy', HOOK_NAME, forceRowHooks);
-  model.addHook('beforeBulkRestore', HOOK_NAME, forceRowHooks);
+  for (const type of FORCED_BULK_HOOKS) {
+    model.addHook(type, HOOK_NAME, function forceRowHooks(options: { individualHooks?: boolean }) {
+      options.individualHooks = true;
+    });
+  }
 }
 
 /**

@@ -1,35 +1,11 @@
 import { expect } from 'chai';
 import { createNamespace, destroyNamespace } from 'cls-hooked';
 import { Sequelize, type Transaction } from 'sequelize';
-import {
-  BoardStream,
-  Note,
-  hookCalls,
-  probe,
-  savedFrame,
-  setupNotes,
-  sqliteMemory,
-} from './support/notes-app';
+import { BoardStream, Note, hookCalls, probe, savedFrame, setupNotes } from './support/notes-app';
 import { startServer, type TestServer } from './support/chat-app';
+import { dialects, type Database } from './support/dialects';
 import { createPostgresSchema } from './support/postgres';
 import { settle, SseClient } from './support/sse-client';
-
-interface Database {
-  sequelize: Sequelize;
-  schema?: string;
-  drop(): Promise<void>;
-}
-
-const dialects: { name: string; connect(test: Mocha.Context): Promise<Database> }[] = [
-  {
-    name: 'SQLite',
-    async connect() {
-      const sequelize = sqliteMemory();
-      return { sequelize, drop: () => sequelize.close() };
-    },
-  },
-  { name: 'PostgreSQL', connect: (test) => createPostgresSchema(test) },
-];
 
 type ClsSequelize = typeof Sequelize & { _cls?: unknown };
 

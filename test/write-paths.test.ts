@@ -1,5 +1,4 @@
 import { expect } from 'chai';
-import type { Sequelize } from 'sequelize';
 import { broadcastDeleted, broadcastSaved } from '../lib';
 import { startServer, type TestServer } from './support/chat-app';
 import {
@@ -9,27 +8,9 @@ import {
   hookCalls,
   savedFrame,
   setupNotes,
-  sqliteMemory,
 } from './support/notes-app';
-import { createPostgresSchema } from './support/postgres';
+import { dialects, type Database } from './support/dialects';
 import { settle, SseClient } from './support/sse-client';
-
-interface Database {
-  sequelize: Sequelize;
-  schema?: string;
-  drop(): Promise<void>;
-}
-
-const dialects: { name: string; connect(test: Mocha.Context): Promise<Database> }[] = [
-  {
-    name: 'SQLite',
-    async connect() {
-      const sequelize = sqliteMemory();
-      return { sequelize, drop: () => sequelize.close() };
-    },
-  },
-  { name: 'PostgreSQL', connect: (test) => createPostgresSchema(test) },
-];
 
 for (const dialect of dialects) {
   describe(`every Sequelize write path broadcasts once (${dialect.name})`, () => {

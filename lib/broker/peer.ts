@@ -1,4 +1,6 @@
+import type { Debugger } from 'debug';
 import { ErrorCodes, TurboExpressError } from '../errors';
+import type { BrokerErrorFn } from './broker';
 
 /**
  * Loads a client library that only one broker needs (`ioredis`, `pg`) when that broker is built,
@@ -39,4 +41,22 @@ export function historyBound(
 /** Waits `ms` milliseconds without keeping the process alive. */
 export function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/**
+ * Logs a broker's own failure and hands it to `onError` as a `TURBO_BROKER_FAILED`, never letting
+ * a throwing handler break the broker's reading loop.
+ */
+export function reportBrokerError(
+  onError: BrokerErrorFn,
+  debug: Debugger,
+  message: string,
+  cause?: unknown,
+): void {
+  debug(message);
+  try {
+    onError(new TurboExpressError(ErrorCodes.BROKER_FAILED, message, {}, cause));
+  } catch (error) {
+    debug('onError threw: %s', (error as Error)?.message);
+  }
 }

@@ -11,7 +11,7 @@ import {
   type DeliverFn,
   type HistoryOptions,
 } from './broker';
-import { historyBound, loadPeer, pause } from './peer';
+import { historyBound, loadPeer, pause, reportBrokerError } from './peer';
 import { PUBLISH_SCRIPT, REPLAY_SCRIPT, START_SCRIPT, type LuaScript } from './redis-scripts';
 
 const debug = createDebug('turbo-express:broker:redis');
@@ -303,12 +303,7 @@ export class RedisBroker implements Broker {
   }
 
   private report(message: string, cause?: unknown): void {
-    debug(message);
-    try {
-      this.onError(new TurboExpressError(ErrorCodes.BROKER_FAILED, message, {}, cause));
-    } catch (error) {
-      debug('onError threw: %s', (error as Error)?.message);
-    }
+    reportBrokerError(this.onError, debug, message, cause);
   }
 }
 
