@@ -10,6 +10,7 @@ import {
 } from './errors';
 import { MemoryBroker } from './broker/memory';
 import type { Broker } from './broker/broker';
+import { pickTarget } from './action-args';
 import { LostBroadcasts } from './lost-broadcasts';
 import { BroadcastRecorder } from './recorder';
 import { Renderer, type Locals } from './render';
@@ -96,14 +97,10 @@ export class Broadcaster {
       return false;
     }
 
-    notifyRecorders({
-      stream,
-      action,
-      ...pickTarget(attributes),
-      template: content.template,
-      html,
-      element,
-    });
+    if (recorders.size > 0) {
+      const target = pickTarget(attributes);
+      notifyRecorders({ stream, action, ...target, template: content.template, html, element });
+    }
     try {
       await this.broker.publish(stream, element);
       debug('%s %s', action, stream);
@@ -123,13 +120,6 @@ export class Broadcaster {
       debug('onError threw: %s', (handlerError as Error)?.message);
     }
   }
-}
-
-function pickTarget(attributes: TurboStreamAttributes) {
-  const picked: { target?: string; targets?: string } = {};
-  if (attributes.target !== undefined) picked.target = attributes.target;
-  if (attributes.targets !== undefined) picked.targets = attributes.targets;
-  return picked;
 }
 
 /** Checks that an action has content exactly when it takes some. */
