@@ -18,7 +18,8 @@ const LAST_RETRY = 10_000;
  */
 export class LostBroadcasts {
   private readonly broker: Broker;
-  private readonly streams = new Set<string>();
+  /** Streams waiting for a refresh, least recently lost first, with their count of losses. */
+  private readonly streams = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
   private delay = FIRST_RETRY;
   private isRetrying = false;
@@ -35,10 +36,11 @@ export class LostBroadcasts {
 
   /** Notes that a message for `stream` was lost, and schedules a refresh. */
   add(stream: string): void {
+    const losses = (this.streams.get(stream) ?? 0) + 1;
     this.streams.delete(stream);
-    this.streams.add(stream);
+    this.streams.set(stream, losses);
     if (this.streams.size > MAX_STREAMS) {
-      const oldest = this.streams.values().next().value as string;
+      const oldest = this.streams.keys().next().value as string;
       this.streams.delete(oldest);
       debug('forgot %s: too many streams wait for a refresh', oldest);
     }
@@ -51,9 +53,11 @@ export class LostBroadcasts {
     if (this.isRetrying) return;
     this.isRetrying = true;
     try {
-      for (const stream of [...this.streams]) {
+      for (const [stream, losses] of [...this.streams]) {
         await this.broker.publish(stream, REFRESH);
-        this.streams.delete(stream);
+        // A loss noted while the publish was under way may come after the page acted on this
+        // refresh: the stream then stays, for one more.
+        if (this.streams.get(stream) === losses) this.streams.delete(stream);
         debug('refresh sent to %s after a lost broadcast', stream);
       }
       this.delay = FIRST_RETRY;

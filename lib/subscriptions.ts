@@ -107,6 +107,10 @@ export class Subscriptions {
       return refuse(res, 403, `userPassesTest ${stream}`);
     }
 
+    // A request pipelined behind another response on its socket has no socket of its own yet,
+    // and its response never emits 'close': wait for the socket, or give up when it closes.
+    if (res.socket === null && !(await socketAssigned(req, res))) return;
+
     const { maxQueuedBytes, stallTimeout } = options;
     const connection = new Connection(req, res, stream, hub, maxQueuedBytes, stallTimeout);
     const afterId = replayPositionOf(req);
@@ -179,6 +183,25 @@ export class Subscriptions {
   }
 }
 
+/**
+ * Resolves true once Node hands the response its socket (the responses before it on a kept-alive
+ * socket ended), false if the socket closes first.
+ */
+function socketAssigned(req: Request, res: Response): Promise<boolean> {
+  if (req.socket.destroyed) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const settle = (isAssigned: boolean) => {
+      res.off('socket', onSocket);
+      req.socket.off('close', onClose);
+      resolve(isAssigned);
+    };
+    const onSocket = () => settle(true);
+    const onClose = () => settle(false);
+    res.on('socket', onSocket);
+    req.socket.on('close', onClose);
+  });
+}
+
 /** Runs `currentUser` and the stream's `userPassesTest`; anything thrown counts as failing. */
 export async function passesTest(
   stream: { userPassesTest(user: unknown, req: Request): boolean | Promise<boolean> },
@@ -197,6 +220,7 @@ export async function passesTest(
 const STATUS_TEXT: Readonly<Record<number, string>> = {
   403: 'Forbidden',
   404: 'Not Found',
+  500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
 

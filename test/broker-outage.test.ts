@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
+import { PostgresBroker } from '../lib';
 import { SseClient } from './support/sse-client';
 import {
   hasRedisServer,
@@ -148,3 +149,49 @@ const REFRESH = '<turbo-stream action="refresh"></turbo-stream>';
 function publishFailures(worker: Worker): number {
   return worker.errors.filter((message) => !message.includes('lost the connection')).length;
 }
+
+describe('a PostgreSQL that is down when the broker starts', function () {
+  this.timeout(90_000);
+  let server: PrivateServer | null = null;
+
+  afterEach(async () => {
+    await server?.destroy();
+    server = null;
+  });
+
+  it('waits for it, reports once, then publishes and delivers', async function () {
+    requireService(
+      this,
+      postgresBin() !== null,
+      'no PostgreSQL binaries under /usr/lib/postgresql',
+    );
+    server = await startPrivatePostgres();
+    await server.stop();
+    const broker = new PostgresBroker(server.url, {
+      table: `boot_${randomBytes(4).toString('hex')}`,
+    });
+    const errors: string[] = [];
+    const delivered: string[] = [];
+    let isStarted = false;
+    const starting = broker
+      .start(
+        (message) => delivered.push(message.data),
+        (error) => errors.push(error.message),
+      )
+      .then(() => (isStarted = true));
+    try {
+      await waitFor(() => errors.length > 0, 10_000, 'the report of the failed start');
+      expect(isStarted).to.equal(false);
+      await server.start();
+      await starting;
+      await broker.publish('Room:1', 'after boot');
+      await waitFor(() => delivered.length === 1, 10_000, 'the message');
+      expect(delivered).to.deep.equal(['after boot']);
+      expect(
+        errors.filter((message) => message.startsWith('PostgresBroker: cannot start yet')),
+      ).to.have.length(1);
+    } finally {
+      await broker.close();
+    }
+  });
+});

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import http from 'node:http';
+import net from 'node:net';
 import { registerStream, Stream } from '../lib';
 import { startServer, type TestServer } from './support/chat-app';
 import { SseClient } from './support/sse-client';
@@ -22,6 +23,30 @@ describe('churn', () => {
   afterEach(async () => {
     process.off('warning', onWarning);
     await server.close();
+  });
+
+  it('forgets a subscription pipelined behind another on one socket when the socket closes', async () => {
+    const url = new URL(await server.sourceFor(new ChurnStream('pipelined')));
+    const get = `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`;
+    const sockets = Array.from({ length: 20 }, () => {
+      const socket = net.connect(Number(url.port), '127.0.0.1');
+      socket.on('error', () => undefined);
+      socket.write(get + get);
+      return socket;
+    });
+    await waitFor(
+      () => server.turbo.connectionCount === 20,
+      5000,
+      'the first stream of each socket',
+    );
+    for (const socket of sockets) socket.destroy();
+    await waitFor(() => server.turbo.connectionCount === 0, 5000, 'every stream to be forgotten');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(server.turbo.stats()).to.include({
+      connections: 0,
+      pendingSubscriptions: 0,
+      streams: 0,
+    });
   });
 
   it('leaves no connection, stream, timer or listener warning after 1,000 opened and aborted', async function () {

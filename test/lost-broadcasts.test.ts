@@ -56,6 +56,25 @@ describe('LostBroadcasts', () => {
     expect(broker.published[0].stream).to.equal('Room:1');
   });
 
+  it('sends another refresh for a loss noted while a refresh is being published', async () => {
+    broker.isDown = false;
+    lost.add('Room:1');
+    const publish = broker.publish.bind(broker);
+    let isFirst = true;
+    broker.publish = async (stream, data) => {
+      const message = await publish(stream, data);
+      if (isFirst) {
+        isFirst = false;
+        lost.add('Room:1'); // Lost after the refresh reached the page, before its answer came.
+      }
+      return message;
+    };
+    await lost.retry();
+    await lost.retry();
+    expect(broker.published.map((m) => m.stream)).to.deep.equal(['Room:1', 'Room:1']);
+    expect(lost.size).to.equal(0);
+  });
+
   it('drops what waits when stopped', async () => {
     lost.add('Room:1');
     lost.stop();

@@ -125,6 +125,32 @@ export class PostgresBroker implements Broker {
     this.deliver = deliver;
     this.onError = onError;
     this.isRunning = true;
+    // PostgreSQL may be away at boot: wait for it, reporting once, rather than fail for good.
+    let delay = RECONNECT_FIRST;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.prepare();
+        break;
+      } catch (error) {
+        if (!this.isRunning) return; // Closed while waiting: nothing to start.
+        if (attempt === 1)
+          this.report(
+            `PostgresBroker: cannot start yet (${(error as Error)?.message}); retrying`,
+            error,
+          );
+        debug('start failed: %s', (error as Error)?.message);
+        await pause(delay);
+        delay = Math.min(delay * 2, RECONNECT_MAX);
+      }
+    }
+
+    const pruneEvery = Math.max(1000, Math.min(this.maxAge, 60_000));
+    this.pruneTimer = setInterval(() => void this.prune(), pruneEvery);
+    this.pruneTimer.unref();
+  }
+
+  /** Creates the tables if missing, reads the epoch and the newest id, and starts listening. */
+  private async prepare(): Promise<void> {
     const { epoch, lastId } = await this.transaction(async (client) => {
       await client.query(this.sql.lock);
       for (const statement of this.sql.schema) await client.query(statement);
@@ -137,10 +163,6 @@ export class PostgresBroker implements Broker {
     this.lastId = lastId;
     debug('started at %s:%d', epoch, lastId);
     await this.listen();
-
-    const pruneEvery = Math.max(1000, Math.min(this.maxAge, 60_000));
-    this.pruneTimer = setInterval(() => void this.prune(), pruneEvery);
-    this.pruneTimer.unref();
   }
 
   async publish(stream: string, data: string): Promise<BrokerMessage> {
