@@ -1,7 +1,7 @@
 import type { Request, Response } from 'express';
 import createDebug from 'debug';
-import { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { endHandedOver, forgetHandedOver, takeOverSocket } from './socket-handover';
 import type { Stream } from './stream';
 
 /** Orders two broker ids; see `Broker.compareIds`. */
@@ -27,8 +27,6 @@ export const SSE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   'X-Accel-Buffering': 'no',
 });
 
-/** Node's own `res.write`: anything else means a middleware (compression()) wraps the response. */
-const NODE_WRITE = ServerResponse.prototype.write;
 const CRLF = '\r\n';
 
 /** Which connection a response or socket belongs to, so one listener serves them all. */
@@ -38,12 +36,13 @@ const connections = new WeakMap<object, Connection>();
  * One open SSE response. Frames are queued and written together by `flush()`, so several
  * messages in one tick leave in one write.
  *
- * The write skips `res.write()` when nothing wraps the response: the frames of one flush are
- * framed as one HTTP chunk and written to the socket, and that chunk is built once for every
- * connection that flushes the same frames (see `chunkOf`). Express gives each response its own
- * hidden class (V8 turns every property it adds after `Object.setPrototypeOf` into a new map),
- * so `res.write()`'s property reads miss V8's caches on every connection; the socket's do not.
- * Under compression(), or without chunked encoding (HTTP/1.0), frames go through `res.write()`.
+ * Once the headers are out, the connection takes the socket over from Node's HTTP server when it
+ * can (see `takeOverSocket`): the frames of one flush are framed as one HTTP chunk and written to
+ * the socket, and that chunk is built once for every connection that flushes the same frames (see
+ * `chunkOf`). Express gives each response its own hidden class (V8 turns every property it adds
+ * after `Object.setPrototypeOf` into a new map), so `res.write()`'s property reads would miss
+ * V8's caches on every connection; the socket's do not. Under compression(), or without chunked
+ * encoding (HTTP/1.0), frames go through `res.write()`.
  *
  * Backpressure: once a write answers false, nothing more is written until the socket (or the
  * response, when frames go through `res.write()`) emits `drain`; frames wait in this
@@ -57,8 +56,8 @@ const connections = new WeakMap<object, Connection>();
  * never sees it (it stays 0 under compression() on Node 20).
  */
 export class Connection {
+  /** The subscription's request, for re-checks of access; see `takeOverSocket` for what it keeps. */
   readonly req: Request;
-  readonly res: Response;
   readonly streamName: string;
   /** Position in the owner's list for this stream, kept by the owner for O(1) removal. */
   slot = -1;
@@ -82,7 +81,9 @@ export class Connection {
   /** Live messages up to this id were already seen by the client; see `skipThrough`. */
   private seenThrough: string | null = null;
   private compareIds: CompareIds | null = null;
-  /** The socket frames are written to, once the headers are out and nothing wraps `res.write`. */
+  /** The response, while frames go through `res.write()`; `null` once the socket is taken over. */
+  private res: Response | null;
+  /** The socket frames are written to, once taken over from Node's HTTP server. */
   private socket: Socket | null = null;
   /** Whether a middleware (compression()) holds output back until `res.flush()`. */
   private readonly hasFlush: boolean;
@@ -113,7 +114,9 @@ export class Connection {
 
   /** Bytes waiting for this client: in the queue and in the response's and socket's buffers. */
   get backlog(): number {
-    return this.queuedBytes + this.heldBytes + (this.isOpen ? this.res.writableLength : 0);
+    if (!this.isOpen) return this.queuedBytes + this.heldBytes;
+    const output = this.socket ?? this.res!;
+    return this.queuedBytes + this.heldBytes + output.writableLength;
   }
 
   /** Bytes that may still be queued for this client before it passes `maxQueuedBytes`. */
@@ -123,20 +126,20 @@ export class Connection {
 
   /** Sends the SSE headers and the `retry:` hint at once, before any message. */
   open(retryFrame: Buffer): void {
-    const res = this.res;
+    const res = this.res!;
     res.writeHead(200, SSE_HEADERS);
     res.flushHeaders();
-    const socket = res.socket;
-    // Nothing buffered in the response itself (writableLength counts the socket's share too)
-    // means the headers reached this response's socket, so later bytes may follow them there.
-    const isDirect =
-      socket !== null &&
-      res.write === NODE_WRITE &&
-      res.chunkedEncoding &&
-      res.writableLength === socket.writableLength;
-    if (isDirect) {
+    // Off before the handover, which ends the response and so emits its 'close'.
+    res.off('close', onResponseClose);
+    const socket = takeOverSocket(this.req, res);
+    if (socket !== null) {
+      connections.delete(res);
+      this.res = null;
       this.socket = socket;
       connections.set(socket, this);
+      socket.on('close', onSocketClose);
+    } else {
+      res.on('close', onResponseClose);
     }
     this.enqueue(retryFrame);
     this.flush();
@@ -232,7 +235,7 @@ export class Connection {
   }
 
   private writeToResponse(frames: Buffer[]): boolean {
-    const res = this.res;
+    const res = this.res!;
     let isAccepted = true;
     if (frames.length === 1) {
       isAccepted = res.write(frames[0]);
@@ -256,19 +259,20 @@ export class Connection {
     this.isCongested = true;
     this.congestedSince = Date.now();
     if (this.socket !== null) this.socket.on('drain', onSocketDrain);
-    else this.res.on('drain', onResponseDrain);
+    else this.res!.on('drain', onResponseDrain);
   }
 
   /** Ends the response; the client may reconnect. */
   end(): void {
     if (!this.isOpen) return;
-    this.res.end();
+    if (this.socket !== null) endHandedOver(this.socket);
+    else this.res!.end();
     this.onClose();
   }
 
   private drop(reason: string): void {
     debug('dropping %s: %s (%d bytes waiting)', this.streamName, reason, this.backlog);
-    this.res.destroy();
+    (this.socket ?? this.res!).destroy();
     this.onClose();
   }
 
@@ -288,17 +292,21 @@ export class Connection {
     this.queuedBytes = 0;
     this.held = null;
     this.heldBytes = 0;
-    this.res.off('close', onResponseClose);
     this.stopListeningForDrain();
-    // A kept-alive socket outlives this response: nothing of this connection may stay on it.
-    if (this.socket !== null) connections.delete(this.socket);
-    connections.delete(this.res);
+    if (this.socket !== null) {
+      this.socket.off('close', onSocketClose);
+      forgetHandedOver(this.socket);
+      connections.delete(this.socket);
+    } else {
+      this.res!.off('close', onResponseClose);
+      connections.delete(this.res!);
+    }
     this.owner.forget(this);
   }
 
   private stopListeningForDrain(): void {
     if (this.socket !== null) this.socket.off('drain', onSocketDrain);
-    else this.res.off('drain', onResponseDrain);
+    else this.res!.off('drain', onResponseDrain);
   }
 }
 
@@ -309,6 +317,10 @@ function onResponseClose(this: Response): void {
 
 function onResponseDrain(this: Response): void {
   connections.get(this)?.onDrain();
+}
+
+function onSocketClose(this: Socket): void {
+  connections.get(this)?.onClose();
 }
 
 function onSocketDrain(this: Socket): void {

@@ -1,0 +1,92 @@
+import type { Request, Response } from 'express';
+import createDebug from 'debug';
+import { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+
+const debug = createDebug('turbo-express:connection');
+
+/** Node's own `res.write`: anything else means a middleware (compression()) wraps the response. */
+const NODE_WRITE = ServerResponse.prototype.write;
+
+/** What Node keeps on a server socket and response, read to tell whether a handover is safe. */
+interface NodeSocketState {
+  parser?: { incoming?: unknown } | null;
+}
+interface NodeResponseState {
+  /** Set when Node will close the socket once this response finishes. */
+  _last?: boolean;
+}
+
+/**
+ * Sockets that carry a stream's chunks (any further request on them breaks HTTP), with the
+ * kept-alive timeout Node gave them, put back when the stream ends.
+ */
+const handedOver = new WeakMap<Socket, number>();
+
+/**
+ * Takes an SSE response's socket over from Node's HTTP server, once the headers are out, and
+ * returns it; `null` when the response must stay with Node (see below).
+ *
+ * A held-open response keeps its request and response alive, and under Express each of them has
+ * V8 hidden classes of its own (every property Express adds after `Object.setPrototypeOf` makes
+ * a new map) plus the router state its `req.next` closes over: together about twice what Node
+ * itself holds per connection. So the response is ended at once from Node's point of view, with
+ * no byte of its own (not even the last chunk): Node's server forgets it as it would any finished
+ * response and keeps the socket as an idle kept-alive one. The stream then writes its HTTP chunks
+ * to the socket itself, and ends them with the last chunk when it closes. The request stays,
+ * for re-checks of access, but without `req.res` and `req.next`, which would keep the rest.
+ *
+ * Left with Node, written through `res.write()`: a response some middleware wraps (compression()),
+ * one without chunked encoding (HTTP/1.0), one Node will close the socket after, and one with
+ * another request already parsed behind it on the same socket, whose answer Node would write
+ * into the stream.
+ */
+export function takeOverSocket(req: Request, res: Response): Socket | null {
+  const socket = res.socket;
+  if (socket === null || res.write !== NODE_WRITE || !res.chunkedEncoding) return null;
+  // Bytes still in the response itself (writableLength counts the socket's share too) would
+  // reach the socket after anything written to it directly.
+  if (res.writableLength !== socket.writableLength) return null;
+  if ((res as NodeResponseState)._last !== false) return null;
+  if ((socket as NodeSocketState).parser?.incoming !== req) return null;
+
+  handedOver.set(socket, 0);
+  res.chunkedEncoding = false;
+  // Node gives a finished response's socket its keep-alive timeout; a stream is idle by design.
+  res.once('finish', function onHandedOver() {
+    if (!handedOver.has(socket)) return;
+    handedOver.set(socket, socket.timeout ?? 0);
+    socket.setTimeout(0);
+  });
+  res.end();
+  req.res = undefined;
+  req.next = undefined;
+  return socket;
+}
+
+/**
+ * Tells whether a request arrived on a socket that carries a stream. A client that sends one has
+ * broken HTTP (the stream's response never ended), so the caller closes the socket.
+ */
+export function isHandedOver(socket: Socket): boolean {
+  return handedOver.has(socket);
+}
+
+/**
+ * Ends a stream's response on its socket with the last chunk. The socket goes back to Node's
+ * server as the kept-alive socket it was, with its timeout: clients reuse such sockets, and one
+ * closed under them would fail their next request.
+ */
+export function endHandedOver(socket: Socket): void {
+  const keepAliveTimeout = handedOver.get(socket);
+  if (keepAliveTimeout === undefined) return;
+  handedOver.delete(socket);
+  debug('ending a stream on its socket');
+  socket.write('0\r\n\r\n');
+  if (keepAliveTimeout > 0) socket.setTimeout(keepAliveTimeout);
+}
+
+/** Forgets a socket that closed while it carried a stream. */
+export function forgetHandedOver(socket: Socket): void {
+  handedOver.delete(socket);
+}
