@@ -1,6 +1,8 @@
 /**
- * Runs every figure for one contestant on one server process. Subscriber counts only grow until
- * the largest point, then shrink to the throughput count, so memory points see idle servers.
+ * Runs every figure for one contestant on one server process. Memory comes first, right after
+ * the warm-up, while subscriber counts only grow: what earlier runs left in the heap would
+ * otherwise land in the slope. Then latency, with counts growing from 1 again, then the
+ * throughput figures.
  */
 import { measureBurst, type BurstFigure } from './measure/burst';
 import { measureLatency } from './measure/latency';
@@ -41,19 +43,21 @@ export async function runContestant(
   const session = await BenchSession.start(contestant);
   try {
     await warmUp(session, profile);
-    const latency: ContestantResult['latency'] = [];
     const memory: MemoryPoint[] = [];
-    const growth = [...new Set([...profile.latencySubscribers, ...profile.memorySubscribers])];
-    for (const n of growth.sort((a, b) => a - b)) {
+    for (const n of [...profile.memorySubscribers].sort((a, b) => a - b)) {
       await session.subscribers(n);
-      if (profile.memorySubscribers.includes(n)) memory.push(await memoryPoint(session, n));
-      if (profile.latencySubscribers.includes(n)) {
-        const run = await measureLatency(session, profile);
-        latency.push({ subscribers: n, metered: run });
-        log(
-          `  ${n} subscribers: p50 ${fmt(run.run.latency.p50)} ms, p99 ${fmt(run.run.latency.p99)} ms`,
-        );
-      }
+      memory.push(await memoryPoint(session, n));
+    }
+    log(`  memory: ${memory.map((p) => `${p.subscribers} subs ${kb(p.rss)} RSS`).join(', ')}`);
+    await session.subscribers(0);
+    const latency: ContestantResult['latency'] = [];
+    for (const n of [...profile.latencySubscribers].sort((a, b) => a - b)) {
+      await session.subscribers(n);
+      const run = await measureLatency(session, profile);
+      latency.push({ subscribers: n, metered: run });
+      log(
+        `  ${n} subscribers: p50 ${fmt(run.run.latency.p50)} ms, p99 ${fmt(run.run.latency.p99)} ms`,
+      );
     }
     await session.subscribers(profile.throughputSubscribers);
     const maxRate = await measureMaxRate(session, profile, log);
@@ -105,6 +109,10 @@ async function warmUp(session: BenchSession, profile: Profile): Promise<void> {
     drainMs: profile.drainMs,
     sample: profile.sample,
   });
+}
+
+function kb(bytes: number): string {
+  return `${Math.round(bytes / 1024).toLocaleString('en-US')} KB`;
 }
 
 function fmt(value: number | null): string {

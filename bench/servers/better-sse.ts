@@ -1,45 +1,97 @@
 /**
- * The peer most users would pick: Express 5 + better-sse, one channel, `channel.broadcast`.
- * Heartbeats and the initial `retry:` line are off; the serializer passes HTML through unquoted
- * (the default JSON.stringify would break Turbo Stream HTML).
+ * The peer most users would pick, on the same product path as turbo-express: an Express 5 app
+ * with Sequelize and Pug that broadcasts with better-sse. POST /broadcast -> `Message.create()`
+ * on SQLite -> an after-commit hook -> the same Pug partial, rendered once and wrapped in the
+ * same `<turbo-stream>` element -> `channel.broadcast` to the room's channel.
+ *
+ * GET /events loads the room (`Room.findByPk`) before opening the session, as an app checking
+ * that the room exists would; it signs and checks nothing else. Heartbeats and the initial
+ * `retry:` line are off; the serializer passes HTML through unquoted (the default
+ * JSON.stringify would break Turbo Stream HTML).
  */
+import http from 'node:http';
+import path from 'node:path';
 import express from 'express';
-import { createChannel, createSession } from 'better-sse';
-import { buildHtml, isBroadcastRequest } from '../payload';
+import pug from 'pug';
+import type { Transaction } from 'sequelize';
+import { createChannel, createSession, type Channel } from 'better-sse';
+import { isBroadcastRequest } from '../payload';
+import { Message, Room, setupDatabase, writeMessages } from './chat-db';
 import type { BenchServer } from './contract';
 import { BROADCAST_PATH, EVENTS_PATH } from './contract';
 
+let renders = 0;
+function countRender(): void {
+  renders += 1;
+}
+
 export async function createBenchServer(): Promise<BenchServer> {
-  const channel = createChannel();
+  const partial = pug.compileFile(path.join(__dirname, '..', 'views', 'bench', 'message.pug'));
+  const channels = new Map<number, Channel>();
   let lastId = 0;
+
+  function channelOf(roomId: number): Channel {
+    let channel = channels.get(roomId);
+    if (channel === undefined) {
+      channel = createChannel();
+      channels.set(roomId, channel);
+    }
+    return channel;
+  }
+
+  function broadcast(message: Message): void {
+    const html = partial({ message, countRender });
+    const stream =
+      `<turbo-stream action="append" target="messages">` +
+      `<template>${html}</template></turbo-stream>`;
+    channelOf(message.roomId).broadcast(stream, 'message', { eventId: String(++lastId) });
+  }
+
+  /** Broadcasts once the write's transaction commits, or at once without one. */
+  function afterCommit(messages: readonly Message[], transaction: Transaction | null | undefined): void {
+    const send = () => messages.forEach(broadcast);
+    if (transaction) transaction.afterCommit(send);
+    else send();
+  }
+
+  const { sequelize, room } = await setupDatabase(() => {
+    Message.afterCreate((message, options) => afterCommit([message], options.transaction));
+    Message.afterBulkCreate((messages, options) => afterCommit(messages, options.transaction));
+  });
+
   const app = express();
 
   app.get(EVENTS_PATH, async (req, res) => {
+    const found = await Room.findByPk(room.id);
+    if (found === null) {
+      res.sendStatus(404);
+      return;
+    }
     const session = await createSession(req, res, {
       keepAlive: null,
       retry: null,
       serializer: (data) => String(data),
     });
-    channel.register(session);
+    channelOf(found.id).register(session);
   });
 
-  app.post(BROADCAST_PATH, express.json(), (req, res) => {
+  app.post(BROADCAST_PATH, express.json(), async (req, res) => {
     if (!isBroadcastRequest(req.body)) {
       res.sendStatus(400);
       return;
     }
-    const body = req.body;
-    for (let i = 0; i < (body.count ?? 1); i++) {
-      const html = buildHtml({ ...body, seq: body.seq + i });
-      channel.broadcast(html, 'message', { eventId: String(++lastId) });
+    try {
+      await writeMessages(req.body, room);
+      res.sendStatus(204);
+    } catch {
+      res.sendStatus(500);
     }
-    res.sendStatus(204);
   });
 
   return {
-    server: (await import('node:http')).createServer(app),
-    renderCount: () => null,
-    subscriberCount: () => channel.sessionCount,
-    close: async () => {},
+    server: http.createServer(app),
+    renderCount: () => renders,
+    subscriberCount: () => channelOf(room.id).sessionCount,
+    close: () => sequelize.close(),
   };
 }

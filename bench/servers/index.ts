@@ -23,9 +23,16 @@ export const CONTESTANTS: Contestant[] = [
     pipeline: 'POST -> build HTML string -> one Buffer -> res.write per client (no DB)',
   },
   {
+    name: 'better-sse-bare',
+    modulePath: local('better-sse-bare.ts'),
+    pipeline: 'POST (express.json) -> build HTML string -> channel.broadcast (no DB, no template)',
+  },
+  {
     name: 'better-sse',
     modulePath: local('better-sse.ts'),
-    pipeline: 'POST (express.json) -> build HTML string -> channel.broadcast (no DB)',
+    pipeline:
+      'POST (express.json) -> Sequelize create on in-memory SQLite -> after-commit hook -> ' +
+      'Pug partial rendered once -> channel.broadcast',
   },
   {
     name: 'turbo-express',

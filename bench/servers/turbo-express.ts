@@ -16,25 +16,11 @@
 import http from 'node:http';
 import path from 'node:path';
 import express from 'express';
-import { DataTypes, Model, Sequelize, type CreationOptional, type ForeignKey } from 'sequelize';
 import { ModelStream, registerStream, turboStreams } from '../../lib';
-import { buildHtml, isBroadcastRequest, type BroadcastRequest } from '../payload';
+import { isBroadcastRequest } from '../payload';
+import { Message, Room, setupDatabase, writeMessages } from './chat-db';
 import type { BenchServer } from './contract';
 import { BROADCAST_PATH, EVENTS_PATH } from './contract';
-
-class Room extends Model {
-  declare id: CreationOptional<number>;
-  declare name: string;
-  declare stream: RoomStream;
-}
-
-class Message extends Model {
-  declare id: CreationOptional<number>;
-  declare seq: number;
-  declare t: number;
-  declare body: string;
-  declare roomId: ForeignKey<number>;
-}
 
 class RoomStream extends ModelStream<Room> {
   static override model = Room;
@@ -46,7 +32,7 @@ function countRender(): void {
 }
 
 /** The one room every subscriber listens to, loaded once: onSave needs no SELECT per message. */
-let room: Room;
+let room: Room & { stream: RoomStream };
 
 class MessageStream extends ModelStream<Message> {
   static override model = Message;
@@ -57,44 +43,13 @@ class MessageStream extends ModelStream<Message> {
   }
 }
 
-/**
- * The body that makes the rendered element exactly as long as `buildHtml()`'s for the same
- * request, so every contestant sends the same bytes of HTML.
- */
-function bodyFor(request: BroadcastRequest): string {
-  return 'x'.repeat(Math.max(0, request.size - buildHtml({ ...request, size: 0 }).length));
-}
-
-async function setupDatabase(): Promise<Sequelize> {
-  // In memory: the figure is the library's cost, not the disk's fsync.
-  const sequelize = new Sequelize({ dialect: 'sqlite', storage: ':memory:', logging: false });
-  Room.init(
-    {
-      id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
-      name: DataTypes.STRING,
-    },
-    { sequelize, modelName: 'Room' },
-  );
-  Message.init(
-    {
-      id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
-      seq: DataTypes.INTEGER,
-      t: DataTypes.DOUBLE,
-      body: DataTypes.TEXT,
-    },
-    { sequelize, modelName: 'Message' },
-  );
-  Message.belongsTo(Room, { foreignKey: 'roomId' });
-  await sequelize.sync();
-  // Model.init() drops hooks, so the streams are registered after it, as an app would.
-  registerStream(RoomStream);
-  registerStream(MessageStream);
-  room = await Room.create({ name: 'bench' });
-  return sequelize;
-}
-
 export async function createBenchServer(): Promise<BenchServer> {
-  const sequelize = await setupDatabase();
+  const database = await setupDatabase(() => {
+    registerStream(RoomStream);
+    registerStream(MessageStream);
+  });
+  const sequelize = database.sequelize;
+  room = database.room as Room & { stream: RoomStream };
   const turbo = turboStreams({
     secret: 'bench-secret',
     views: path.join(__dirname, '..', 'views'),
@@ -118,20 +73,12 @@ export async function createBenchServer(): Promise<BenchServer> {
   });
 
   app.post(BROADCAST_PATH, express.json(), async (req, res) => {
-    const request = req.body as BroadcastRequest;
-    if (!isBroadcastRequest(request)) {
+    if (!isBroadcastRequest(req.body)) {
       res.sendStatus(400);
       return;
     }
-    const rows = Array.from({ length: request.count ?? 1 }, (_, i) => ({
-      seq: request.seq + i,
-      t: request.t,
-      body: bodyFor({ ...request, seq: request.seq + i }),
-      roomId: room.id,
-    }));
     try {
-      if (rows.length === 1) await Message.create(rows[0]);
-      else await Message.bulkCreate(rows);
+      await writeMessages(req.body, room);
       res.sendStatus(204);
     } catch {
       res.sendStatus(500);
