@@ -48,7 +48,10 @@ export async function createBenchServer(): Promise<BenchServer> {
   }
 
   /** Broadcasts once the write's transaction commits, or at once without one. */
-  function afterCommit(messages: readonly Message[], transaction: Transaction | null | undefined): void {
+  function afterCommit(
+    messages: readonly Message[],
+    transaction: Transaction | null | undefined,
+  ): void {
     const send = () => messages.forEach(broadcast);
     if (transaction) transaction.afterCommit(send);
     else send();
