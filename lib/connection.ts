@@ -22,7 +22,6 @@ export const SSE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   'Content-Type': 'text/event-stream; charset=utf-8',
   // no-transform also keeps compression() and proxies from re-encoding or batching the stream.
   'Cache-Control': 'no-cache, no-transform',
-  Connection: 'keep-alive',
   // nginx and some other proxies buffer responses unless told not to.
   'X-Accel-Buffering': 'no',
 });

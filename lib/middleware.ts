@@ -16,7 +16,6 @@ import { Hub } from './hub';
 import { flushRefreshes } from './refresh-debounce';
 import { resolveOptions, type TurboStreamsOptions } from './options';
 import { resolveStream } from './registry';
-import { isHandedOver } from './socket-handover';
 import { Renderer } from './render';
 import type { Stream } from './stream';
 import { StreamNameSigner } from './stream-name';
@@ -161,11 +160,6 @@ export function turboStreams(options: TurboStreamsOptions = {}): TurboStreamsMid
     res: Response,
     next: NextFunction,
   ) {
-    if (isHandedOver(req.socket)) {
-      debug('a request arrived on a socket that carries a stream: closing it');
-      req.socket.destroy();
-      return;
-    }
     if (req.method === 'GET' && req.path.startsWith(prefix)) {
       const token = req.path.slice(prefix.length);
       if (token.length > 0 && !token.includes('/')) {

@@ -1,6 +1,7 @@
 import type { Request, Response } from 'express';
 import createDebug from 'debug';
-import { ServerResponse } from 'node:http';
+import { EventEmitter } from 'node:events';
+import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 
 const debug = createDebug('turbo-express:connection');
@@ -11,6 +12,8 @@ const NODE_WRITE = ServerResponse.prototype.write;
 /** What Node keeps on a server socket and response, read to tell whether a handover is safe. */
 interface NodeSocketState {
   parser?: { incoming?: unknown } | null;
+  /** The server that accepted the socket. */
+  server?: unknown;
 }
 interface NodeResponseState {
   /** Set when Node will close the socket once this response finishes. */
@@ -22,6 +25,9 @@ interface NodeResponseState {
  * kept-alive timeout Node gave them, put back when the stream ends.
  */
 const handedOver = new WeakMap<Socket, number>();
+
+/** Servers that close a handed-over socket on which a request arrives. */
+const guardedServers = new WeakSet<EventEmitter>();
 
 /**
  * Takes an SSE response's socket over from Node's HTTP server, once the headers are out, and
@@ -51,6 +57,7 @@ export function takeOverSocket(req: Request, res: Response): Socket | null {
   if ((socket as NodeSocketState).parser?.incoming !== req) return null;
 
   handedOver.set(socket, 0);
+  guardServer((socket as NodeSocketState).server);
   res.chunkedEncoding = false;
   // Node gives a finished response's socket its keep-alive timeout; a stream is idle by design.
   res.once('finish', function onHandedOver() {
@@ -65,11 +72,18 @@ export function takeOverSocket(req: Request, res: Response): Socket | null {
 }
 
 /**
- * Tells whether a request arrived on a socket that carries a stream. A client that sends one has
- * broken HTTP (the stream's response never ended), so the caller closes the socket.
+ * Makes the server close a socket that carries a stream as soon as a request arrives on it,
+ * before the app sees the request: the client has broken HTTP (the stream's response never
+ * ended), and any answer would land inside the stream.
  */
-export function isHandedOver(socket: Socket): boolean {
-  return handedOver.has(socket);
+function guardServer(server: unknown): void {
+  if (!(server instanceof EventEmitter) || guardedServers.has(server)) return;
+  guardedServers.add(server);
+  server.prependListener('request', function closeHandedOverSocket(req: IncomingMessage) {
+    if (!handedOver.has(req.socket)) return;
+    debug('a request arrived on a socket that carries a stream: closing it');
+    req.socket.destroy();
+  });
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { Request, Response } from 'express';
 import createDebug from 'debug';
+import type { Socket } from 'node:net';
 import type { Broker, BrokerMessage } from './broker/broker';
 import { Connection, SSE_HEADERS, type CompareIds } from './connection';
 import { ErrorCodes, wrapError } from './errors';
@@ -43,7 +44,10 @@ export class Subscriptions {
   private readonly retryFrame: Buffer;
   private readonly unknownClassAnswer: Buffer;
   private readonly compareIds: CompareIds | undefined;
-  /** Responses of subscriptions whose access check is still running, answered 503 on close(). */
+  /**
+   * Responses of subscriptions whose access check is still running, or that wait for their
+   * socket behind another response: answered 503 on close().
+   */
   private readonly pending = new Set<Response>();
   private isClosed = false;
 
@@ -109,7 +113,18 @@ export class Subscriptions {
 
     // A request pipelined behind another response on its socket has no socket of its own yet,
     // and its response never emits 'close': wait for the socket, or give up when it closes.
-    if (res.socket === null && !(await socketAssigned(req, res))) return;
+    if (res.socket === null) {
+      this.pending.add(res);
+      let isAssigned: boolean;
+      try {
+        isAssigned = await socketAssigned(req, res);
+      } finally {
+        this.pending.delete(res);
+      }
+      // Gone also covers one close() answered while it waited.
+      if (!isAssigned || isGone(req, res)) return;
+      if (this.isClosed) return refuse(res, 503, 'shutting down');
+    }
 
     const { maxQueuedBytes, stallTimeout } = options;
     const connection = new Connection(req, res, stream, hub, maxQueuedBytes, stallTimeout);
@@ -183,23 +198,44 @@ export class Subscriptions {
   }
 }
 
+/** What each subscription waiting on a socket runs if it closes: one listener serves them all. */
+const waitingOn = new WeakMap<Socket, Set<() => void>>();
+
 /**
  * Resolves true once Node hands the response its socket (the responses before it on a kept-alive
  * socket ended), false if the socket closes first.
  */
 function socketAssigned(req: Request, res: Response): Promise<boolean> {
-  if (req.socket.destroyed) return Promise.resolve(false);
+  const socket = req.socket;
+  if (socket.destroyed) return Promise.resolve(false);
   return new Promise((resolve) => {
-    const settle = (isAssigned: boolean) => {
+    let waiters = waitingOn.get(socket);
+    if (waiters === undefined) {
+      waiters = new Set();
+      waitingOn.set(socket, waiters);
+      socket.once('close', onWaitedSocketClose);
+    }
+    const onClosed = () => {
       res.off('socket', onSocket);
-      req.socket.off('close', onClose);
-      resolve(isAssigned);
+      resolve(false);
     };
-    const onSocket = () => settle(true);
-    const onClose = () => settle(false);
-    res.on('socket', onSocket);
-    req.socket.on('close', onClose);
+    const onSocket = () => {
+      waiters.delete(onClosed);
+      if (waiters.size === 0) {
+        socket.off('close', onWaitedSocketClose);
+        waitingOn.delete(socket);
+      }
+      resolve(true);
+    };
+    waiters.add(onClosed);
+    res.once('socket', onSocket);
   });
+}
+
+function onWaitedSocketClose(this: Socket): void {
+  const waiters = waitingOn.get(this);
+  waitingOn.delete(this);
+  for (const onClosed of waiters ?? []) onClosed();
 }
 
 /** Runs `currentUser` and the stream's `userPassesTest`; anything thrown counts as failing. */

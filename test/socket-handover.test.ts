@@ -1,7 +1,9 @@
 import { expect } from 'chai';
-import type http from 'node:http';
+import express from 'express';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import net from 'node:net';
-import { registerStream, Stream } from '../lib';
+import { registerStream, Stream, turboStreams } from '../lib';
 import { startServer, type TestServer } from './support/chat-app';
 import { SseClient } from './support/sse-client';
 import { waitFor } from './support/wait';
@@ -22,8 +24,13 @@ function rawSocket(port: number) {
   return { socket, state };
 }
 
-function get(path: string): string {
-  return `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n`;
+function get(path: string, headers = ''): string {
+  return `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n${headers}\r\n`;
+}
+
+/** The header block of the first response in what a raw socket received. */
+function headBlock(received: string): string {
+  return received.slice(0, received.indexOf('\r\n\r\n'));
 }
 
 describe('the socket of an open stream', () => {
@@ -38,6 +45,9 @@ describe('the socket of an open stream', () => {
     server = await startServer({}, (app) => {
       app.get('/ping', (_req, res) => {
         res.type('text/plain').send('pong');
+      });
+      app.get('/slow', (_req, res) => {
+        setTimeout(() => res.type('text/plain').send('slow'), 300);
       });
     });
     requests = [];
@@ -56,10 +66,10 @@ describe('the socket of an open stream', () => {
     return Number(new URL(server.url).port);
   }
 
-  async function openRaw() {
+  async function openRaw(headers = '') {
     const raw = rawSocket(port());
     sockets.push(raw.socket);
-    raw.socket.write(get(streamPath));
+    raw.socket.write(get(streamPath, headers));
     await waitFor(() => raw.state.received.includes('retry:'), 2000, 'the stream to open');
     return raw;
   }
@@ -119,5 +129,92 @@ describe('the socket of an open stream', () => {
     await client.waitForEnd();
     await waitFor(() => server.turbo.connectionCount === 0, 2000, 'the stream to be forgotten');
     expect(server.turbo.stats()).to.include({ connections: 0, streams: 0 });
+  });
+
+  it('honours a client that asks to close: Node answers Connection: close and closes at the end', async () => {
+    const raw = await openRaw('Connection: close\r\n');
+    expect(headBlock(raw.state.received)).to.match(/\r\nConnection: close(\r\n|$)/);
+    await new LobbyStream().append({ target: 'lobby', html: 'hi' });
+    await waitFor(() => raw.state.received.includes(LOBBY_FRAME), 2000, 'the message');
+    await server.turbo.close();
+    await waitFor(() => raw.state.closed, 2000, 'the server to close the socket');
+    expect(raw.state.received.endsWith('\r\n0\r\n\r\n')).to.equal(true);
+  });
+
+  it('tells the client to close a socket that reached maxRequestsPerSocket', async () => {
+    server.server.maxRequestsPerSocket = 1;
+    const raw = await openRaw();
+    expect(headBlock(raw.state.received)).to.match(/\r\nConnection: close(\r\n|$)/);
+    expect(headBlock(raw.state.received)).not.to.include('keep-alive');
+    await server.turbo.close();
+    await waitFor(() => raw.state.received.endsWith('\r\n0\r\n\r\n'), 2000, 'the last chunk');
+  });
+
+  it('answers 503 on close() to a subscription waiting behind another response on its socket', async () => {
+    const raw = rawSocket(port());
+    sockets.push(raw.socket);
+    raw.socket.write(get('/slow') + get(streamPath));
+    await waitFor(() => server.turbo.stats().pendingSubscriptions === 1, 2000, 'the wait');
+    await server.turbo.close();
+    const closed = new Promise<void>((resolve) => server.server.close(() => resolve()));
+    await waitFor(() => raw.state.received.includes('503'), 2000, 'the 503');
+    await closed;
+    expect(raw.state.received).to.match(/^HTTP\/1\.1 200 OK[\s\S]*slowHTTP\/1\.1 503 /);
+    expect(raw.state.received).not.to.include('text/event-stream');
+    expect(server.turbo.stats()).to.include({ connections: 0, pendingSubscriptions: 0 });
+    expect(server.turbo.stats().hasTimers).to.equal(false);
+  });
+
+  it('waits with one listener on the socket however many subscriptions are pipelined on it', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const raw = rawSocket(port());
+      sockets.push(raw.socket);
+      raw.socket.write(get('/slow') + get(streamPath).repeat(12));
+      await waitFor(() => server.turbo.stats().pendingSubscriptions === 12, 2000, 'the waits');
+      expect(raw.socket.listenerCount('close')).to.equal(1);
+      raw.socket.destroy();
+      await waitFor(() => server.turbo.stats().pendingSubscriptions === 0, 2000, 'the waits');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(warnings).to.deep.equal([]);
+      expect(server.turbo.stats()).to.include({ connections: 0, streams: 0 });
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+});
+
+describe('the socket of an open stream, with a route mounted before turboStreams()', () => {
+  it('is closed before any route can answer into the stream', async () => {
+    registerStream(LobbyStream);
+    const turbo = turboStreams({ secret: 'test-secret', discover: null, heartbeat: null });
+    const app = express();
+    app.get('/health', (_req, res) => {
+      res.send('ok');
+    });
+    app.use(turbo);
+    app.get('/source', (_req, res) => {
+      res.type('text/plain').send(res.locals.turboStreamFrom(new LobbyStream()));
+    });
+    const server = http.createServer(app);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const tag = await (await fetch(`http://127.0.0.1:${port}/source`)).text();
+      const path = /src="([^"]+)"/.exec(tag)![1].replace(/&amp;/g, '&');
+      const raw = rawSocket(port);
+      raw.socket.write(get(path));
+      await waitFor(() => raw.state.received.includes('retry:'), 2000, 'the stream to open');
+      const before = raw.state.received.length;
+      raw.socket.write(get('/health'));
+      await waitFor(() => raw.state.closed, 2000, 'the socket to close');
+      expect(raw.state.received.slice(before)).to.equal('');
+    } finally {
+      await turbo.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });

@@ -18,7 +18,6 @@ export async function createBenchServer(): Promise<BenchServer> {
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
       'Cache-Control': 'no-cache, no-transform',
-      Connection: 'keep-alive',
       'X-Accel-Buffering': 'no',
     });
     res.flushHeaders();
