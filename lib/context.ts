@@ -1,12 +1,9 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Request } from 'express';
 
-/** What turbo-express knows about the code that is running: the request, if any. */
+/** What turbo-express carries along with the code that is running. */
 export interface BroadcastContext {
   /** The `X-Turbo-Request-Id` of the request being handled, if it sent one. */
   requestId?: string;
-  /** The request being handled, if any. */
-  request?: Request;
   /** True inside `withoutBroadcasts()`: nothing is sent. */
   suppressed?: boolean;
 }
@@ -20,7 +17,19 @@ export function currentContext(): BroadcastContext {
 
 /** Runs `fn` with `context` merged over the current one. */
 export function runInContext<T>(context: BroadcastContext, fn: () => T): T {
-  return storage.run({ ...currentContext(), ...context }, fn);
+  return runWithContext({ ...storage.getStore(), ...context }, fn);
+}
+
+/**
+ * Runs `fn` in exactly `context`, whatever the context of the code that calls it. With nothing to
+ * carry and no context around, `fn` simply runs: AsyncLocalStorage is only used once some code
+ * has a request id or turns broadcasts off, because on Node 20 using it makes every promise of
+ * the process pay for async_hooks (a tenth of a Sequelize `create()`, measured).
+ */
+export function runWithContext<T>(context: BroadcastContext, fn: () => T): T {
+  const isEmpty = context.requestId === undefined && context.suppressed !== true;
+  if (isEmpty && storage.getStore() === undefined) return fn();
+  return storage.run(context, fn);
 }
 
 /**

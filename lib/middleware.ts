@@ -174,7 +174,8 @@ export function turboStreams(options: TurboStreamsOptions = {}): TurboStreamsMid
     res.turboStream = new TurboStreamResponse(res, renderer);
 
     const requestId = req.get('x-turbo-request-id');
-    runInContext({ request: req, requestId }, next);
+    if (requestId === undefined) next();
+    else runInContext({ requestId }, next);
   } as TurboStreamsMiddleware;
 
   Object.defineProperties(middleware, {

@@ -1,7 +1,7 @@
 import type { Model, ModelStatic, Sequelize, Transaction } from 'sequelize';
 import createDebug from 'debug';
 import { activeBroadcaster } from './broadcaster';
-import { currentContext, runInContext } from './context';
+import { currentContext, runWithContext } from './context';
 import { runAfterCommit } from './commit-queue';
 import { ErrorCodes } from './errors';
 import type { HookOptions, ModelStream } from './model-stream';
@@ -123,7 +123,7 @@ function schedule(instance: Model, kind: WriteKind, created: boolean, options: H
       options.transaction === undefined ? clsTransaction(sequelize) : options.transaction;
     runAfterCommit(transaction as Transaction | null | undefined, function runStreamHook() {
       return outsideClsTransaction(sequelize, () =>
-        runInContext(context, () => runHook(stream, kind, created, options)),
+        runWithContext(context, () => runHook(stream, kind, created, options)),
       );
     });
   } catch (error) {

@@ -1,7 +1,7 @@
 import createDebug from 'debug';
 import { dropUndefined, type RefreshOptions } from './action-args';
 import { activeBroadcaster } from './broadcaster';
-import { currentContext, runInContext } from './context';
+import { currentContext, runWithContext } from './context';
 import { ErrorCodes, TurboExpressError } from './errors';
 import { validateAttributes } from './turbo-stream';
 
@@ -99,9 +99,7 @@ async function sendPending(key: string): Promise<void> {
   const options = { ...entry.options, requestId: entry.requestId };
   try {
     // The timer inherits the context of the first caller; the refresh must carry only its own.
-    await runInContext({ requestId: entry.requestId, suppressed: false }, () =>
-      entry.stream.refresh(options),
-    );
+    await runWithContext({ requestId: entry.requestId }, () => entry.stream.refresh(options));
   } catch (error) {
     activeBroadcaster().report(error, ErrorCodes.INVALID_OPTION, {
       stream: entry.name,
