@@ -53,7 +53,7 @@ export async function runContestant(
     const latency: ContestantResult['latency'] = [];
     for (const n of [...profile.latencySubscribers].sort((a, b) => a - b)) {
       await session.subscribers(n);
-      const run = await measureLatency(session, profile);
+      const run = await measureLatency(session, profile, n);
       latency.push({ subscribers: n, metered: run });
       log(
         `  ${n} subscribers: p50 ${fmt(run.run.latency.p50)} ms, p99 ${fmt(run.run.latency.p99)} ms`,

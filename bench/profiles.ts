@@ -5,6 +5,12 @@ export interface Profile {
   latencySubscribers: number[];
   /** Light load, so latency is not a throughput figure in disguise. */
   latencyRate: number;
+  /**
+   * The rate below 1,000 subscribers, still light there: enough broadcasts for a p99 that is not
+   * just the slowest of a few dozen, and for a fixed cost per broadcast that is not mostly the
+   * process's background work.
+   */
+  latencyRateFew: number;
   latencyDurationMs: number;
   /** Idle subscriber counts for the RSS slope. */
   memorySubscribers: number[];
@@ -32,6 +38,7 @@ const QUICK: Profile = {
   mode: 'quick',
   latencySubscribers: [1, 100, 1000],
   latencyRate: 20,
+  latencyRateFew: 20,
   latencyDurationMs: 1000,
   memorySubscribers: [500, 1000, 2000],
   throughputSubscribers: 1000,
@@ -53,6 +60,7 @@ const FULL: Profile = {
   latencySubscribers: [1, 100, 1000, 10000],
   // 5/s keeps even a 15 µs/delivery server under half a core at 10,000 subscribers.
   latencyRate: 5,
+  latencyRateFew: 50,
   latencyDurationMs: 8000,
   memorySubscribers: [1000, 5000, 10000],
   throughputSubscribers: 1000,

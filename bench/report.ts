@@ -193,6 +193,14 @@ function spreadOf(contestant: ContestantRuns, r: Row): string {
   return `${r.format(Math.min(...values))}..${r.format(Math.max(...values))}`;
 }
 
+function latencyRates(profile: Profile): string {
+  if (profile.latencyRate === profile.latencyRateFew) return `${profile.latencyRate} broadcasts/s`;
+  return (
+    `${profile.latencyRateFew} broadcasts/s below 1,000 subscribers and ` +
+    `${profile.latencyRate}/s from 1,000 up`
+  );
+}
+
 /** How each figure was produced, printed above the table. */
 export function methodNotes(profile: Profile, repeat: number): string[] {
   const n = count(profile.throughputSubscribers);
@@ -201,14 +209,14 @@ export function methodNotes(profile: Profile, repeat: number): string[] {
     `Each cell is the median of ${repeat} run(s)` +
       (repeat > 1 ? ', [min..max] after it; contestants run interleaved.' : '.'),
     'Latency: intended POST time -> message parsed by a sampled subscriber (same host, loopback), ' +
-      `open loop at ${profile.latencyRate} broadcasts/s, ${profile.defaultPayload} B, ` +
+      `open loop at ${latencyRates(profile)}, ${profile.defaultPayload} B, ` +
       `up to ${profile.sample} evenly spread subscribers sampled.`,
     `Max sustained: rate stepped ${profile.rateSteps.join(', ')}/s for ` +
       `${profile.stepDurationMs / 1000} s each; last step with p99 <= ${profile.p99BoundMs} ms ` +
       'and every message delivered.',
     `CPU per delivery: server user+system CPU / messages delivered, ${n} subs at ` +
-      `${profile.payloadRate} broadcasts/s (includes POST handling and, for turbo-express, the ` +
-      'database write).',
+      `${profile.payloadRate} broadcasts/s (includes POST handling and, for turbo-express and ` +
+      'better-sse, the database write).',
     'CPU per broadcast @ 1 sub: the same server CPU over the 1-subscriber latency run, per ' +
       'broadcast: the fixed cost of one broadcast (POST, database write, render, one delivery).',
     `CPU per extra delivery: (CPU per broadcast @ ${most} subs - @ 1 sub) / (${most} - 1), from ` +
@@ -218,6 +226,6 @@ export function methodNotes(profile: Profile, repeat: number): string[] {
     `Burst: ${profile.burstCount} messages; "POSTs at once" fires ${profile.burstCount} POSTs over ` +
       `16 keep-alive connections; "per turn" sends ${profile.burstCount / profile.burstPerPost} ` +
       `POSTs asking for ${profile.burstPerPost} messages each, produced in one server turn (one ` +
-      'bulkCreate for turbo-express). Messages delivered / time until the last one arrived.',
+      'bulkCreate for the contestants with a database). Messages delivered / time until the last one arrived.',
   ];
 }

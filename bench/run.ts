@@ -58,7 +58,7 @@ function writeResults(profile: Profile, fileLimit: number, results: ContestantRu
     cpus: os.cpus().length,
     cpuModel: os.cpus()[0]?.model,
     fileLimit,
-    note: 'raw and better-sse have no database; latency includes POST handling on the server',
+    note: 'raw and better-sse-bare have no database; latency includes POST handling on the server',
   };
   writeFileSync(RESULTS_FILE, JSON.stringify({ meta, profile, results }, null, 2));
 }
@@ -67,7 +67,9 @@ async function main(): Promise<void> {
   const { quick, only, repeat } = parseArgs(process.argv.slice(2));
   const profile = profileFor(quick);
   const fileLimit = checkFileLimit(profile);
-  const contestants = CONTESTANTS.filter((c) => !only || only.includes(c.name));
+  const contestants = CONTESTANTS.filter((c) =>
+    only ? only.includes(c.name) : !(quick && c.fullOnly),
+  );
   const started = Date.now();
   const results: ContestantRuns[] = contestants.map((c) => ({
     name: c.name,

@@ -3,10 +3,19 @@ import type { Profile } from '../profiles';
 import type { BenchSession } from '../session';
 import { metered, type MeteredRun } from './metered';
 
-export function measureLatency(session: BenchSession, profile: Profile): Promise<MeteredRun> {
+/** The broadcast rate of the latency run at `subscribers`. */
+export function latencyRateAt(profile: Profile, subscribers: number): number {
+  return subscribers < 1000 ? profile.latencyRateFew : profile.latencyRate;
+}
+
+export function measureLatency(
+  session: BenchSession,
+  profile: Profile,
+  subscribers: number,
+): Promise<MeteredRun> {
   return metered(session, () =>
     session.steady({
-      rate: profile.latencyRate,
+      rate: latencyRateAt(profile, subscribers),
       durationMs: profile.latencyDurationMs,
       size: profile.defaultPayload,
       drainMs: profile.drainMs,

@@ -10,6 +10,8 @@ export interface Contestant {
   modulePath: string;
   /** What the write path does, printed with the results so readers compare like with like. */
   pipeline: string;
+  /** A reference left out of `--quick` (which must stay under a minute) unless named in --only. */
+  fullOnly?: boolean;
 }
 
 function local(file: string): string {
@@ -25,6 +27,7 @@ export const CONTESTANTS: Contestant[] = [
   {
     name: 'better-sse-bare',
     modulePath: local('better-sse-bare.ts'),
+    fullOnly: true,
     pipeline: 'POST (express.json) -> build HTML string -> channel.broadcast (no DB, no template)',
   },
   {
