@@ -12,11 +12,16 @@ export class BenchSession {
     private readonly loadgen: Child,
   ) {}
 
-  static async start(contestant: Contestant): Promise<BenchSession> {
+  /** `env` is added to the server process's environment. */
+  static async start(
+    contestant: Contestant,
+    env: Record<string, string> = {},
+  ): Promise<BenchSession> {
     const server = forkTs(
       path.join(__dirname, 'servers/host.ts'),
       [contestant.modulePath],
       ['--expose-gc'],
+      env,
     );
     let loadgen: Child | undefined;
     try {
