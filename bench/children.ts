@@ -14,15 +14,9 @@ export interface Child {
   stop(): Promise<void>;
 }
 
-export function forkTs(
-  script: string,
-  args: string[],
-  extraNodeArgs: string[] = [],
-  env: Record<string, string> = {},
-): Child {
+export function forkTs(script: string, args: string[], extraNodeArgs: string[] = []): Child {
   const child = fork(script, args, {
     cwd: REPO_ROOT,
-    env: { ...process.env, ...env },
     execArgv: ['--import', 'tsx', ...extraNodeArgs],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

@@ -7,7 +7,7 @@
 import { measureBurst, type BurstFigure } from './measure/burst';
 import { measureLatency } from './measure/latency';
 import { measureMaxRate, type MaxRateFigure } from './measure/max-rate';
-import { BOUNDED_ARENAS, measureMemory, type MemoryFigure } from './measure/memory';
+import { memoryFigure, memoryPoint, type MemoryFigure, type MemoryPoint } from './measure/memory';
 import type { MeteredRun } from './measure/metered';
 import { measurePayloadSizes, type PayloadPoint } from './measure/payload';
 import type { Profile } from './profiles';
@@ -18,10 +18,7 @@ export interface ContestantResult {
   name: string;
   pipeline: string;
   latency: Array<{ subscribers: number; metered: MeteredRun }>;
-  /** With glibc's malloc arenas capped (see `BOUNDED_ARENAS`), in the main server process. */
   memory: MemoryFigure;
-  /** The same in a server process of its own with glibc's default arenas; full profile only. */
-  memoryDefaultArenas: MemoryFigure | null;
   maxRate: MaxRateFigure;
   payload: PayloadPoint[];
   /** `burstCount` POSTs of one message each, fired at once. */
@@ -43,15 +40,15 @@ export async function runContestant(
   profile: Profile,
   log: (line: string) => void,
 ): Promise<ContestantResult> {
-  // Left out of --quick, which must stay under a minute.
-  const memoryDefaultArenas =
-    profile.mode === 'full' ? await memoryOnly(contestant, profile) : null;
-  if (memoryDefaultArenas) log(`  memory, default arenas: ${describe(memoryDefaultArenas)}`);
-  const session = await BenchSession.start(contestant, BOUNDED_ARENAS);
+  const session = await BenchSession.start(contestant);
   try {
     await warmUp(session, profile);
-    const memory = await measureMemory(session, profile);
-    log(`  memory: ${describe(memory)}`);
+    const memory: MemoryPoint[] = [];
+    for (const n of [...profile.memorySubscribers].sort((a, b) => a - b)) {
+      await session.subscribers(n);
+      memory.push(await memoryPoint(session, n));
+    }
+    log(`  memory: ${memory.map((p) => `${p.subscribers} subs ${kb(p.rss)} RSS`).join(', ')}`);
     await session.subscribers(0);
     const latency: ContestantResult['latency'] = [];
     for (const n of [...profile.latencySubscribers].sort((a, b) => a - b)) {
@@ -76,8 +73,7 @@ export async function runContestant(
       name: contestant.name,
       pipeline: contestant.pipeline,
       latency,
-      memory,
-      memoryDefaultArenas,
+      memory: memoryFigure(memory),
       maxRate,
       payload,
       burst,
@@ -115,20 +111,8 @@ async function warmUp(session: BenchSession, profile: Profile): Promise<void> {
   });
 }
 
-/** Memory alone, in a server process of its own with glibc's default malloc arenas. */
-async function memoryOnly(contestant: Contestant, profile: Profile): Promise<MemoryFigure> {
-  const session = await BenchSession.start(contestant);
-  try {
-    await warmUp(session, profile);
-    return await measureMemory(session, profile);
-  } finally {
-    await session.stop();
-  }
-}
-
-function describe(memory: MemoryFigure): string {
-  const kb = (bytes: number) => `${Math.round(bytes / 1024).toLocaleString('en-US')} KB`;
-  return memory.points.map((p) => `${p.subscribers} subs ${kb(p.rss)} RSS`).join(', ');
+function kb(bytes: number): string {
+  return `${Math.round(bytes / 1024).toLocaleString('en-US')} KB`;
 }
 
 function fmt(value: number | null): string {

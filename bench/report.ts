@@ -117,13 +117,6 @@ export function rows(profile: Profile): Row[] {
       us,
     ),
     row('rss', 'RSS per idle subscriber', 'lower', (r) => r.memory.rssBytesPerSubscriber, kb),
-    row(
-      'rss-default-arenas',
-      "RSS per idle subscriber, glibc's default arenas",
-      'lower',
-      (r) => r.memoryDefaultArenas?.rssBytesPerSubscriber,
-      kb,
-    ),
     row('heap', 'JS heap per idle subscriber', 'lower', (r) => r.memory.heapBytesPerSubscriber, kb),
     row(
       'burstPosts',
@@ -229,9 +222,7 @@ export function methodNotes(profile: Profile, repeat: number): string[] {
     `CPU per extra delivery: (CPU per broadcast @ ${most} subs - @ 1 sub) / (${most} - 1), from ` +
       'the latency runs: the fixed cost cancels out, leaving the fan-out.',
     `RSS/heap per idle subscriber: least-squares slope after global.gc() at ` +
-      `${profile.memorySubscribers.map(count).join(' / ')} idle connections, measured before ` +
-      'any other figure, with MALLOC_ARENA_MAX=2 like every other figure; the default-arenas ' +
-      'row is the same in a server process of its own without it.',
+      `${profile.memorySubscribers.map(count).join(' / ')} idle connections.`,
     `Burst: ${profile.burstCount} messages; "POSTs at once" fires ${profile.burstCount} POSTs over ` +
       `16 keep-alive connections; "per turn" sends ${profile.burstCount / profile.burstPerPost} ` +
       `POSTs asking for ${profile.burstPerPost} messages each, produced in one server turn (one ` +

@@ -12,16 +12,11 @@ export class BenchSession {
     private readonly loadgen: Child,
   ) {}
 
-  /** `env` is added to the server process's environment. */
-  static async start(
-    contestant: Contestant,
-    env: Record<string, string> = {},
-  ): Promise<BenchSession> {
+  static async start(contestant: Contestant): Promise<BenchSession> {
     const server = forkTs(
       path.join(__dirname, 'servers/host.ts'),
       [contestant.modulePath],
       ['--expose-gc'],
-      env,
     );
     let loadgen: Child | undefined;
     try {

@@ -43,15 +43,8 @@ function targetList(profile: Profile): Target[] {
       bound: '<= 1.3× raw',
     },
     {
-      what: 'RSS per idle subscriber (MALLOC_ARENA_MAX=2)',
+      what: 'RSS per idle subscriber',
       key: 'rss',
-      baseline: 'raw',
-      holds: (r) => r <= 1.2,
-      bound: '<= 1.2× raw',
-    },
-    {
-      what: "RSS per idle subscriber, glibc's default arenas",
-      key: 'rss-default-arenas',
       baseline: 'raw',
       holds: (r) => r <= 1.2,
       bound: '<= 1.2× raw',
