@@ -73,8 +73,9 @@ export function takeOverSocket(req: Request, res: Response): Socket | null {
 
 /**
  * Makes the server close a socket that carries a stream as soon as a request arrives on it,
- * before the app sees the request: the client has broken HTTP (the stream's response never
- * ended), and any answer would land inside the stream.
+ * before the app's own listener runs: the client has broken HTTP (the stream's response never
+ * ended), and any answer would land inside the stream. The app still handles the request, as it
+ * would one whose client went away, but nothing it writes reaches the socket.
  */
 function guardServer(server: unknown): void {
   if (!(server instanceof EventEmitter) || guardedServers.has(server)) return;
