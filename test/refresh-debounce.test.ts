@@ -90,6 +90,22 @@ describe('stream.refreshLater', () => {
     ]);
   });
 
+  it('gives a request without an id no request-id, even beside one that has an id', async () => {
+    await Promise.all([
+      fetch(`${server!.url}/notes/burst?prefix=a`, {
+        method: 'POST',
+        headers: { 'X-Turbo-Request-Id': 'one' },
+      }),
+      fetch(`${server!.url}/notes/burst?prefix=b`, { method: 'POST' }),
+    ]);
+    await board.waitForEvents(2);
+    await settle(DELAY * 3);
+    expect([...board.data].sort()).to.deep.equal([
+      '<turbo-stream action="refresh" request-id="one"></turbo-stream>',
+      '<turbo-stream action="refresh"></turbo-stream>',
+    ]);
+  });
+
   it('sends one refresh without request-id for calls made outside any request', async () => {
     const stream = new BoardStream();
     for (let i = 0; i < 20; i++) stream.refreshLater({ delay: DELAY });
