@@ -55,7 +55,7 @@ const connections = new WeakMap<object, Connection>();
  * never sees it (it stays 0 under compression() on Node 20).
  */
 export class Connection {
-  /** The subscription's request, for re-checks of access; see `takeOverSocket` for what it keeps. */
+  /** The subscription's request, for re-checks of access (see `takeOverSocket`). */
   readonly req: Request;
   readonly streamName: string;
   /** Position in the owner's list for this stream, kept by the owner for O(1) removal. */
@@ -107,8 +107,6 @@ export class Connection {
     this.maxQueuedBytes = maxQueuedBytes;
     this.stallTimeout = stallTimeout;
     this.hasFlush = typeof (res as Response & { flush?: unknown }).flush === 'function';
-    connections.set(res, this);
-    res.on('close', onResponseClose);
   }
 
   /** Bytes waiting for this client: in the queue and in the response's and socket's buffers. */
@@ -128,16 +126,14 @@ export class Connection {
     const res = this.res!;
     res.writeHead(200, SSE_HEADERS);
     res.flushHeaders();
-    // Off before the handover, which ends the response and so emits its 'close'.
-    res.off('close', onResponseClose);
     const socket = takeOverSocket(this.req, res);
     if (socket !== null) {
-      connections.delete(res);
       this.res = null;
       this.socket = socket;
       connections.set(socket, this);
       socket.on('close', onSocketClose);
     } else {
+      connections.set(res, this);
       res.on('close', onResponseClose);
     }
     this.enqueue(retryFrame);

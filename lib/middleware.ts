@@ -164,8 +164,8 @@ export function turboStreams(options: TurboStreamsOptions = {}): TurboStreamsMid
       const token = req.path.slice(prefix.length);
       if (token.length > 0 && !token.includes('/')) {
         // No view helper or res.turboStream here: a subscription renders nothing, and every
-        // property added to an Express response costs it a hidden class of its own, kept as long
-        // as the stream stays open.
+        // property added to an Express response costs it a hidden class of its own, kept for as
+        // long as the stream is open when the response stays with Node.
         subscriptions.open(req, res, token);
         return;
       }

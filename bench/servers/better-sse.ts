@@ -15,8 +15,7 @@ import express from 'express';
 import pug from 'pug';
 import type { Transaction } from 'sequelize';
 import { createChannel, createSession, type Channel } from 'better-sse';
-import { isBroadcastRequest } from '../payload';
-import { Message, Room, setupDatabase, writeMessages } from './chat-db';
+import { Message, postMessages, Room, setupDatabase } from './chat-db';
 import type { BenchServer } from './contract';
 import { BROADCAST_PATH, EVENTS_PATH } from './contract';
 
@@ -78,18 +77,7 @@ export async function createBenchServer(): Promise<BenchServer> {
     channelOf(found.id).register(session);
   });
 
-  app.post(BROADCAST_PATH, express.json(), async (req, res) => {
-    if (!isBroadcastRequest(req.body)) {
-      res.sendStatus(400);
-      return;
-    }
-    try {
-      await writeMessages(req.body, room);
-      res.sendStatus(204);
-    } catch {
-      res.sendStatus(500);
-    }
-  });
+  app.post(BROADCAST_PATH, express.json(), postMessages(room));
 
   return {
     server: http.createServer(app),

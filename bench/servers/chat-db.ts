@@ -3,7 +3,8 @@
  * memory, through Sequelize, exactly as an app would declare them. One process holds one.
  */
 import { DataTypes, Model, Sequelize, type CreationOptional, type ForeignKey } from 'sequelize';
-import { buildHtml, type BroadcastRequest } from '../payload';
+import type { RequestHandler } from 'express';
+import { buildHtml, isBroadcastRequest, type BroadcastRequest } from '../payload';
 
 export class Room extends Model {
   declare id: CreationOptional<number>;
@@ -70,12 +71,24 @@ export async function setupDatabase(addHooks: () => void): Promise<{
 }
 
 /**
- * Writes what one broadcast request asks for: one `create`, or one `bulkCreate` (one INSERT;
- * concurrent transactions would collide on SQLite's single connection) whose hooks then run in
- * the same turn of the event loop.
+ * POST /broadcast for the contestants with a database: writes what the request asks for in
+ * `room`, with one `create`, or one `bulkCreate` (one INSERT; concurrent transactions would
+ * collide on SQLite's single connection) whose hooks then run in the same turn of the event loop.
+ * Mount it after `express.json()`.
  */
-export async function writeMessages(request: BroadcastRequest, room: Room): Promise<void> {
-  const rows = rowsFor(request, room);
-  if (rows.length === 1) await Message.create(rows[0]);
-  else await Message.bulkCreate(rows);
+export function postMessages(room: Room): RequestHandler {
+  return async function postMessagesRoute(req, res) {
+    if (!isBroadcastRequest(req.body)) {
+      res.sendStatus(400);
+      return;
+    }
+    try {
+      const rows = rowsFor(req.body, room);
+      if (rows.length === 1) await Message.create(rows[0]);
+      else await Message.bulkCreate(rows);
+      res.sendStatus(204);
+    } catch {
+      res.sendStatus(500);
+    }
+  };
 }

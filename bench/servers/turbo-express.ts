@@ -17,8 +17,7 @@ import http from 'node:http';
 import path from 'node:path';
 import express from 'express';
 import { ModelStream, registerStream, turboStreams } from '../../lib';
-import { isBroadcastRequest } from '../payload';
-import { Message, Room, setupDatabase, writeMessages } from './chat-db';
+import { Message, postMessages, Room, setupDatabase } from './chat-db';
 import type { BenchServer } from './contract';
 import { BROADCAST_PATH, EVENTS_PATH } from './contract';
 
@@ -72,18 +71,7 @@ export async function createBenchServer(): Promise<BenchServer> {
     turbo(req, res, next);
   });
 
-  app.post(BROADCAST_PATH, express.json(), async (req, res) => {
-    if (!isBroadcastRequest(req.body)) {
-      res.sendStatus(400);
-      return;
-    }
-    try {
-      await writeMessages(req.body, room);
-      res.sendStatus(204);
-    } catch {
-      res.sendStatus(500);
-    }
-  });
+  app.post(BROADCAST_PATH, express.json(), postMessages(room));
 
   return {
     server: http.createServer(app),
