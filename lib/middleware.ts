@@ -197,12 +197,12 @@ export function turboStreams(options: TurboStreamsOptions = {}): TurboStreamsMid
       value: async function close() {
         if (isClosed) return;
         isClosed = true;
-        subscriptions.close();
+        const answered = subscriptions.close();
         await flushRefreshes();
         hub.closeAll();
         broadcaster.lost.stop();
         uninstallBroadcaster(broadcaster);
-        await broker.close();
+        await Promise.all([broker.close(), answered]);
       },
     },
   });

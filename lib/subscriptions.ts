@@ -73,15 +73,22 @@ export class Subscriptions {
   }
 
   /**
-   * Refuses new subscriptions and answers those still being checked with 503: a check that never
-   * settles would otherwise keep its socket, and `server.close()`, open.
+   * Refuses new subscriptions and answers those still being checked, or waiting for their socket,
+   * with 503: a check that never settles would otherwise keep its socket, and `server.close()`,
+   * open. Resolves once those answers have left or their sockets closed, within
+   * `ANSWER_WAIT_MS`: an answer waiting behind another response on its socket leaves only after
+   * that response, and a `server.close()` called earlier would close the socket under it.
    */
-  close(): void {
+  close(): Promise<void> {
     this.isClosed = true;
+    const answers: Promise<void>[] = [];
     for (const res of this.pending) {
-      if (!res.headersSent && !res.destroyed) refuse(res, 503, 'shutting down');
+      if (res.headersSent || res.destroyed) continue;
+      refuse(res, 503, 'shutting down');
+      answers.push(answerLeft(res));
     }
     this.pending.clear();
+    return withTimeout(Promise.all(answers), ANSWER_WAIT_MS, undefined).then(() => undefined);
   }
 
   private async subscribe(req: Request, res: Response, token: string): Promise<void> {
@@ -196,6 +203,17 @@ export class Subscriptions {
     res.writeHead(200, SSE_HEADERS);
     res.end(this.unknownClassAnswer);
   }
+}
+
+/** How long `close()` waits for its 503 answers to leave. */
+const ANSWER_WAIT_MS = 1000;
+
+/** Resolves once a response has been written out, or its socket closed. */
+function answerLeft(res: Response): Promise<void> {
+  return new Promise((resolve) => {
+    res.once('finish', () => resolve());
+    res.once('close', () => resolve());
+  });
 }
 
 /** What each subscription waiting on a socket runs if it closes: one listener serves them all. */

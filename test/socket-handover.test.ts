@@ -165,6 +165,18 @@ describe('the socket of an open stream', () => {
     expect(server.turbo.stats().hasTimers).to.equal(false);
   });
 
+  it('sends the 503 of a subscription waiting behind a stream before close() resolves', async () => {
+    const raw = rawSocket(port());
+    sockets.push(raw.socket);
+    raw.socket.write(get(streamPath) + get(streamPath));
+    await waitFor(() => server.turbo.connectionCount === 1, 2000, 'the first stream');
+    await waitFor(() => server.turbo.stats().pendingSubscriptions === 1, 2000, 'the wait');
+    await server.turbo.close();
+    await new Promise<void>((resolve) => server.server.close(() => resolve()));
+    await waitFor(() => raw.state.closed, 2000, 'the socket to close');
+    expect(raw.state.received).to.match(/\r\n0\r\n\r\nHTTP\/1\.1 503 [\s\S]*Service Unavailable$/);
+  });
+
   it('waits with one listener on the socket however many subscriptions are pipelined on it', async () => {
     const warnings: Error[] = [];
     const onWarning = (warning: Error) => warnings.push(warning);
