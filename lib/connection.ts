@@ -55,8 +55,11 @@ const connections = new WeakMap<object, Connection>();
  * never sees it (it stays 0 under compression() on Node 20).
  */
 export class Connection {
-  /** The subscription's request, for re-checks of access (see `takeOverSocket`). */
-  readonly req: Request;
+  /**
+   * The subscription's request, for re-checks of access (see `takeOverSocket`); `null` where
+   * access is never re-checked, so that an open stream holds no request at all.
+   */
+  readonly req: Request | null;
   readonly streamName: string;
   /** Position in the owner's list for this stream, kept by the owner for O(1) removal. */
   slot = -1;
@@ -93,7 +96,7 @@ export class Connection {
    * for being congested alone.
    */
   constructor(
-    req: Request,
+    req: Request | null,
     res: Response,
     stream: Pick<Stream, 'name'>,
     owner: ConnectionOwner,
@@ -122,11 +125,11 @@ export class Connection {
   }
 
   /** Sends the SSE headers and the `retry:` hint at once, before any message. */
-  open(retryFrame: Buffer): void {
+  open(req: Request, retryFrame: Buffer): void {
     const res = this.res!;
     res.writeHead(200, SSE_HEADERS);
     res.flushHeaders();
-    const socket = takeOverSocket(this.req, res);
+    const socket = takeOverSocket(req, res);
     if (socket !== null) {
       this.res = null;
       this.socket = socket;

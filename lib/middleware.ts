@@ -125,13 +125,15 @@ export function turboStreams(options: TurboStreamsOptions = {}): TurboStreamsMid
     recheck: async function recheckConnection(connection, round = new Map()) {
       // Resolved again rather than kept: an open connection holds no row, and a stream whose row
       // was deleted since resolves to nothing, which ends its connections.
+      // Connections keep their request whenever re-checks run (recheckInterval is set).
+      const req = connection.req!;
       let stream = round.get(connection.streamName) as Promise<Stream | null> | undefined;
       if (stream === undefined) {
         stream = resolveStream(connection.streamName).catch(() => null);
         round.set(connection.streamName, stream);
       }
       const current = await stream;
-      return current !== null && (await passesTest(current, resolved, connection.req));
+      return current !== null && (await passesTest(current, resolved, req));
     },
   });
   const onBrokerError = (error: Error) => broadcaster.report(error, ErrorCodes.BROKER_FAILED, {});

@@ -39,8 +39,8 @@ const guardedServers = new WeakSet<EventEmitter>();
  * itself holds per connection. So the response is ended at once from Node's point of view, with
  * no byte of its own (not even the last chunk): Node's server forgets it as it would any finished
  * response and keeps the socket as an idle kept-alive one. The stream then writes its HTTP chunks
- * to the socket itself, and ends them with the last chunk when it closes. The request stays,
- * for re-checks of access, but without `req.res` and `req.next`, which would keep the rest.
+ * to the socket itself, and ends them with the last chunk when it closes. The request stays
+ * where access is re-checked, but without `req.res` and `req.next`, which would keep the rest.
  *
  * Left with Node, written through `res.write()`: a response some middleware wraps (compression()),
  * one without chunked encoding (HTTP/1.0), one Node will close the socket after, and one with

@@ -34,7 +34,7 @@ describe('Connection', () => {
     maxQueuedBytes = 1024 * 1024;
     raw = await startRawServer((req: Request, res: Response) => {
       const connection = new Connection(req, res, new TickerStream(), owner, maxQueuedBytes);
-      connection.open(Buffer.from('retry: 1000\n\n'));
+      connection.open(req, Buffer.from('retry: 1000\n\n'));
       opened.push(connection);
     });
   });

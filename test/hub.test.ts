@@ -30,7 +30,7 @@ describe('Hub', () => {
       const key = new URL(req.url!, 'http://x').searchParams.get('key') ?? 'one';
       const connection = new Connection(req, res, new BoardStream(key), hub, 1024 * 1024);
       hub.add(connection);
-      connection.open(Buffer.from('retry: 1000\n\n'));
+      connection.open(req, Buffer.from('retry: 1000\n\n'));
     });
   });
 

@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { DataTypes, Model, Sequelize } from 'sequelize';
 import { ModelStream, registerStream, Stream, type TurboStreamsOptions } from '../lib';
 import { startServer, type TestServer } from './support/chat-app';
@@ -30,9 +32,12 @@ class RecheckDocStream extends ModelStream<RecheckDoc> {
 /** Users whose check hangs, as a session lookup that stalls; and users who are signed in. */
 const hanging = new Set<string>();
 const signedIn = new Set<string>();
+/** The requests checks were given, held weakly, to see whether anything else keeps them. */
+const checkedRequests: WeakRef<object>[] = [];
 
 class RecheckLobbyStream extends Stream {
-  override userPassesTest(user: unknown): boolean | Promise<boolean> {
+  override userPassesTest(user: unknown, req: object): boolean | Promise<boolean> {
+    checkedRequests.push(new WeakRef(req));
     if (hanging.has(user as string)) return new Promise<boolean>(() => undefined);
     return signedIn.has(user as string);
   }
@@ -48,6 +53,7 @@ describe('re-checks of open streams', () => {
     resolving.isBroken = false;
     hanging.clear();
     signedIn.clear();
+    checkedRequests.length = 0;
     sequelize = new Sequelize({ dialect: 'sqlite', storage: ':memory:', logging: false });
     RecheckDoc.init({ ownerId: DataTypes.STRING }, { sequelize, modelName: 'RecheckDoc' });
     await sequelize.sync();
@@ -163,6 +169,41 @@ describe('re-checks of open streams', () => {
       await mallory.waitForEnd(1000);
       expect(Date.now() - signedOutAt).to.be.below(40 * 4);
       expect(alice.ended).to.equal(false);
+      expect(server.turbo.connectionCount).to.equal(1);
+    });
+  });
+
+  describe('the request of an open stream', () => {
+    v8.setFlagsFromString('--expose-gc');
+    const collectGarbage = vm.runInNewContext('gc') as () => void;
+
+    /** Collects garbage until no check's request is alive, or returns how many still are. */
+    async function aliveAfterGc(): Promise<number> {
+      let alive = checkedRequests.length;
+      for (let round = 0; round < 20 && alive > 0; round++) {
+        await settle(20);
+        collectGarbage();
+        alive = checkedRequests.filter((ref) => ref.deref() !== undefined).length;
+      }
+      return alive;
+    }
+
+    it('is let go once the stream is open when access is never re-checked', async () => {
+      await start({ recheckInterval: null });
+      signedIn.add('alice');
+      const alice = await open(await server.sourceFor(new RecheckLobbyStream()), 'alice');
+      expect(alice.status).to.equal(200);
+      expect(checkedRequests).to.have.length(1);
+      expect(await aliveAfterGc()).to.equal(0);
+      expect(server.turbo.connectionCount).to.equal(1);
+    });
+
+    it('is kept for the re-checks when they run', async () => {
+      await start({ recheckInterval: 60_000 });
+      signedIn.add('alice');
+      const alice = await open(await server.sourceFor(new RecheckLobbyStream()), 'alice');
+      expect(alice.status).to.equal(200);
+      expect(await aliveAfterGc()).to.equal(1);
       expect(server.turbo.connectionCount).to.equal(1);
     });
   });
