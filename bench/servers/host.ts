@@ -15,6 +15,21 @@ export interface ServerStats {
   subscribers: number;
 }
 
+/**
+ * V8 hands the pages a full GC emptied back to the system on a background thread, after `gc()`
+ * returns: RSS read at once still counts them (tens of MB after a storm of connects). So RSS is
+ * read every 25 ms until two reads in a row agree within 64 KB (at most 2 s).
+ */
+async function settledRss(): Promise<void> {
+  let previous = process.memoryUsage.rss();
+  for (let waited = 0; waited < 2_000; waited += 25) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+    const current = process.memoryUsage.rss();
+    if (Math.abs(current - previous) < 64 * 1024) return;
+    previous = current;
+  }
+}
+
 function collectGarbage(): void {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (!gc) throw new Error('start the server host with --expose-gc');
@@ -36,8 +51,11 @@ async function main(): Promise<void> {
 
   serveRpc(
     {
-      stats: ({ gc }: { gc?: boolean }): ServerStats => {
-        if (gc) collectGarbage();
+      stats: async ({ gc }: { gc?: boolean }): Promise<ServerStats> => {
+        if (gc) {
+          collectGarbage();
+          await settledRss();
+        }
         return {
           cpu: process.cpuUsage(),
           memory: process.memoryUsage(),
