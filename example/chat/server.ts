@@ -12,8 +12,9 @@ async function main(): Promise<void> {
   const server = http.createServer(app);
   const port = Number(process.env.PORT ?? 3000);
   server.listen(port, process.env.HOST ?? '127.0.0.1', () => {
-    const { port: actual } = server.address() as AddressInfo;
-    console.log(`Chat listening on http://localhost:${actual} (pid ${process.pid})`);
+    const { address, family, port: actual } = server.address() as AddressInfo;
+    const host = family === 'IPv6' ? `[${address}]` : address;
+    console.log(`Chat listening on http://${host}:${actual} (pid ${process.pid})`);
   });
 
   const shutdown = async () => {

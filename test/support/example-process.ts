@@ -37,7 +37,7 @@ export async function startExample(env: Record<string, string> = {}): Promise<Ex
       30_000,
     );
     const onData = () => {
-      const match = /Chat listening on http:\/\/localhost:(\d+)/.exec(output);
+      const match = /Chat listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(output);
       if (match === null) return;
       clearTimeout(timer);
       child.stdout!.off('data', onData);
