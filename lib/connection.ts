@@ -260,12 +260,17 @@ export class Connection {
     else this.res!.on('drain', onResponseDrain);
   }
 
-  /** Ends the response; the client may reconnect. */
+  /** Ends the response; the client may reconnect. Never throws. */
   end(): void {
     if (!this.isOpen) return;
     if (this.socket !== null) endHandedOver(this.socket);
-    else this.res!.end();
+    else endResponse(this.res!);
     this.onClose();
+  }
+
+  /** Closes the connection at once, without ending the response: the client reconnects. */
+  destroy(reason: string): void {
+    if (this.isOpen) this.drop(reason);
   }
 
   private drop(reason: string): void {
@@ -305,6 +310,19 @@ export class Connection {
   private stopListeningForDrain(): void {
     if (this.socket !== null) this.socket.off('drain', onSocketDrain);
     else this.res!.off('drain', onResponseDrain);
+  }
+}
+
+/**
+ * Ends a response that stayed with Node. A middleware's wrapper of `res.end()` may throw once the
+ * headers are out (one that sets a header, say): the socket is closed instead.
+ */
+function endResponse(res: Response): void {
+  try {
+    res.end();
+  } catch (error) {
+    debug('res.end() threw, closing the socket: %s', (error as Error)?.message);
+    res.destroy();
   }
 }
 

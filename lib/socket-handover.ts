@@ -57,15 +57,28 @@ export function takeOverSocket(req: Request, res: Response): Socket | null {
   if ((socket as NodeSocketState).parser?.incoming !== req) return null;
 
   handedOver.set(socket, 0);
-  guardServer((socket as NodeSocketState).server);
   res.chunkedEncoding = false;
   // Node gives a finished response's socket its keep-alive timeout; a stream is idle by design.
-  res.once('finish', function onHandedOver() {
+  const onHandedOver = () => {
     if (!handedOver.has(socket)) return;
     handedOver.set(socket, socket.timeout ?? 0);
     socket.setTimeout(0);
-  });
-  res.end();
+  };
+  res.once('finish', onHandedOver);
+  try {
+    res.end();
+  } catch (error) {
+    // A wrapped res.end() that throws before Node's runs (one setting a header, now too late):
+    // the response stays with Node, as it was.
+    if (!res.writableEnded) {
+      debug('res.end() threw, the response stays with Node: %s', (error as Error)?.message);
+      res.off('finish', onHandedOver);
+      res.chunkedEncoding = true;
+      handedOver.delete(socket);
+      return null;
+    }
+  }
+  guardServer((socket as NodeSocketState).server);
   req.res = undefined;
   req.next = undefined;
   return socket;

@@ -146,7 +146,12 @@ export class Subscriptions {
     connection.hold();
     const gapId = broker.position();
     hub.add(connection);
-    connection.open(req, this.retryFrame);
+    try {
+      connection.open(req, this.retryFrame);
+    } catch (error) {
+      connection.destroy('opening failed');
+      throw error;
+    }
     debug('open %s (%d open)', connection.streamName, hub.size);
 
     if (afterId === undefined) return connection.release(NOTHING_SENT);
