@@ -313,9 +313,14 @@ export class Connection {
   }
 }
 
+/** How long a response whose `res.end()` did not end it may take before its socket is closed. */
+const END_WAIT_MS = 1_000;
+
 /**
  * Ends a response that stayed with Node. A middleware's wrapper of `res.end()` may throw once the
- * headers are out (one that sets a header, say): the socket is closed instead.
+ * headers are out (one that sets a header, say): the socket is closed instead. One may also end
+ * the response later (express-session saves the session first) or swallow the call: the socket
+ * is closed if the response has not ended within `END_WAIT_MS`.
  */
 function endResponse(res: Response): void {
   try {
@@ -323,7 +328,16 @@ function endResponse(res: Response): void {
   } catch (error) {
     debug('res.end() threw, closing the socket: %s', (error as Error)?.message);
     res.destroy();
+    return;
   }
+  if (res.writableEnded) return;
+  const timer = setTimeout(function closeUnendedResponse() {
+    if (res.writableEnded) return;
+    debug('res.end() left the response open: closing the socket');
+    res.destroy();
+  }, END_WAIT_MS);
+  timer.unref();
+  res.once('close', () => clearTimeout(timer));
 }
 
 // Shared by every connection, instead of two bound functions per connection.

@@ -8,6 +8,8 @@ const debug = createDebug('turbo-express:connection');
 
 /** Node's own `res.write`: anything else means a middleware (compression()) wraps the response. */
 const NODE_WRITE = ServerResponse.prototype.write;
+/** Node's own `res.end`, called without the wrappers a middleware may have put on the response. */
+const NODE_END: (this: ServerResponse) => unknown = ServerResponse.prototype.end;
 
 /** What Node keeps on a server socket and response, read to tell whether a handover is safe. */
 interface NodeSocketState {
@@ -41,6 +43,8 @@ const guardedServers = new WeakSet<EventEmitter>();
  * response and keeps the socket as an idle kept-alive one. The stream then writes its HTTP chunks
  * to the socket itself, and ends them with the last chunk when it closes. The request stays
  * where access is re-checked, but without `req.res` and `req.next`, which would keep the rest.
+ * The response is ended by Node's own `end()`: wrappers of `res.end()` (express-session's, a
+ * logger's) are not called for it, while 'finish' listeners (morgan, on-finished) see it end.
  *
  * Left with Node, written through `res.write()`: a response some middleware wraps (compression()),
  * one without chunked encoding (HTTP/1.0), one Node will close the socket after, and one with
@@ -59,25 +63,14 @@ export function takeOverSocket(req: Request, res: Response): Socket | null {
   handedOver.set(socket, 0);
   res.chunkedEncoding = false;
   // Node gives a finished response's socket its keep-alive timeout; a stream is idle by design.
-  const onHandedOver = () => {
+  res.once('finish', function onHandedOver() {
     if (!handedOver.has(socket)) return;
     handedOver.set(socket, socket.timeout ?? 0);
     socket.setTimeout(0);
-  };
-  res.once('finish', onHandedOver);
-  try {
-    res.end();
-  } catch (error) {
-    // A wrapped res.end() that throws before Node's runs (one setting a header, now too late):
-    // the response stays with Node, as it was.
-    if (!res.writableEnded) {
-      debug('res.end() threw, the response stays with Node: %s', (error as Error)?.message);
-      res.off('finish', onHandedOver);
-      res.chunkedEncoding = true;
-      handedOver.delete(socket);
-      return null;
-    }
-  }
+  });
+  // Node's end, not the response's: a wrapper may add bytes, end later, never end, or throw now
+  // that the headers are out, and any of those would break the stream or keep Node's hold on it.
+  NODE_END.call(res);
   guardServer((socket as NodeSocketState).server);
   req.res = undefined;
   req.next = undefined;
