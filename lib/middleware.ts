@@ -123,10 +123,10 @@ export function turboStreams(options: TurboStreamsOptions = {}): TurboStreamsMid
     recheckInterval: resolved.recheckInterval,
     checkTimeout: resolved.checkTimeout,
     recheck: async function recheckConnection(connection, round = new Map()) {
-      // Resolved again rather than kept: an open connection holds no row, and a stream whose row
-      // was deleted since resolves to nothing, which ends its connections.
       // Connections keep their request whenever re-checks run (recheckInterval is set).
       const req = connection.req!;
+      // Resolved again rather than kept: an open connection holds no row, and a stream whose row
+      // was deleted since resolves to nothing, which ends its connections.
       let stream = round.get(connection.streamName) as Promise<Stream | null> | undefined;
       if (stream === undefined) {
         stream = resolveStream(connection.streamName).catch(() => null);
