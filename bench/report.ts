@@ -226,6 +226,7 @@ export function methodNotes(profile: Profile, repeat: number): string[] {
     `Burst: ${profile.burstCount} messages; "POSTs at once" fires ${profile.burstCount} POSTs over ` +
       `16 keep-alive connections; "per turn" sends ${profile.burstCount / profile.burstPerPost} ` +
       `POSTs asking for ${profile.burstPerPost} messages each, produced in one server turn (one ` +
-      'bulkCreate for the contestants with a database). Messages delivered / time until the last one arrived.',
+      'bulkCreate for the contestants with a database). Messages delivered / time until the ' +
+      'last one arrived.',
   ];
 }

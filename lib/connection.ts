@@ -112,11 +112,15 @@ export class Connection {
     this.hasFlush = typeof (res as Response & { flush?: unknown }).flush === 'function';
   }
 
+  /** What frames are written to: the taken-over socket, or else the response. */
+  private get output(): Socket | Response {
+    return this.socket ?? this.res!;
+  }
+
   /** Bytes waiting for this client: in the queue and in the response's and socket's buffers. */
   get backlog(): number {
-    if (!this.isOpen) return this.queuedBytes + this.heldBytes;
-    const output = this.socket ?? this.res!;
-    return this.queuedBytes + this.heldBytes + output.writableLength;
+    const buffered = this.isOpen ? this.output.writableLength : 0;
+    return this.queuedBytes + this.heldBytes + buffered;
   }
 
   /** Bytes that may still be queued for this client before it passes `maxQueuedBytes`. */
@@ -133,12 +137,9 @@ export class Connection {
     if (socket !== null) {
       this.res = null;
       this.socket = socket;
-      connections.set(socket, this);
-      socket.on('close', onSocketClose);
-    } else {
-      connections.set(res, this);
-      res.on('close', onResponseClose);
     }
+    connections.set(this.output, this);
+    this.output.on('close', onOutputClose);
     this.enqueue(retryFrame);
     this.flush();
   }
@@ -177,7 +178,7 @@ export class Connection {
     }
     this.held.push({ id, frame });
     this.heldBytes += frame.length;
-    if (this.backlog > this.maxQueuedBytes) this.drop('its held messages passed maxQueuedBytes');
+    if (this.backlog > this.maxQueuedBytes) this.destroy('its held messages passed maxQueuedBytes');
   }
 
   private isSeen(id: string): boolean {
@@ -210,8 +211,9 @@ export class Connection {
     this.queuedBytes += frame.length;
     // Only a congested socket makes a queue: otherwise it leaves at the next flush, however big.
     if (isCapped && this.isCongested) {
-      if (this.backlog > this.maxQueuedBytes) return this.drop('its backlog passed maxQueuedBytes');
-      if (this.isStalled()) return this.drop('congested longer than stallTimeout');
+      if (this.backlog > this.maxQueuedBytes)
+        return this.destroy('its backlog passed maxQueuedBytes');
+      if (this.isStalled()) return this.destroy('congested longer than stallTimeout');
     }
     if (this.isDirty || this.isCongested) return;
     this.isDirty = true;
@@ -256,8 +258,7 @@ export class Connection {
   private congest(): void {
     this.isCongested = true;
     this.congestedSince = Date.now();
-    if (this.socket !== null) this.socket.on('drain', onSocketDrain);
-    else this.res!.on('drain', onResponseDrain);
+    this.output.on('drain', onOutputDrain);
   }
 
   /** Ends the response; the client may reconnect. Never throws. */
@@ -270,12 +271,9 @@ export class Connection {
 
   /** Closes the connection at once, without ending the response: the client reconnects. */
   destroy(reason: string): void {
-    if (this.isOpen) this.drop(reason);
-  }
-
-  private drop(reason: string): void {
+    if (!this.isOpen) return;
     debug('dropping %s: %s (%d bytes waiting)', this.streamName, reason, this.backlog);
-    (this.socket ?? this.res!).destroy();
+    this.output.destroy();
     this.onClose();
   }
 
@@ -296,20 +294,14 @@ export class Connection {
     this.held = null;
     this.heldBytes = 0;
     this.stopListeningForDrain();
-    if (this.socket !== null) {
-      this.socket.off('close', onSocketClose);
-      forgetHandedOver(this.socket);
-      connections.delete(this.socket);
-    } else {
-      this.res!.off('close', onResponseClose);
-      connections.delete(this.res!);
-    }
+    this.output.off('close', onOutputClose);
+    connections.delete(this.output);
+    if (this.socket !== null) forgetHandedOver(this.socket);
     this.owner.forget(this);
   }
 
   private stopListeningForDrain(): void {
-    if (this.socket !== null) this.socket.off('drain', onSocketDrain);
-    else this.res!.off('drain', onResponseDrain);
+    this.output.off('drain', onOutputDrain);
   }
 }
 
@@ -340,20 +332,13 @@ function endResponse(res: Response): void {
   res.once('close', () => clearTimeout(timer));
 }
 
-// Shared by every connection, instead of two bound functions per connection.
-function onResponseClose(this: Response): void {
+// Shared by every connection, instead of two bound functions per connection: `this` is the
+// socket or response the connection writes to.
+function onOutputClose(this: Socket | Response): void {
   connections.get(this)?.onClose();
 }
 
-function onResponseDrain(this: Response): void {
-  connections.get(this)?.onDrain();
-}
-
-function onSocketClose(this: Socket): void {
-  connections.get(this)?.onClose();
-}
-
-function onSocketDrain(this: Socket): void {
+function onOutputDrain(this: Socket | Response): void {
   connections.get(this)?.onDrain();
 }
 

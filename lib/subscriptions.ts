@@ -91,26 +91,40 @@ export class Subscriptions {
     return withTimeout(Promise.all(answers), ANSWER_WAIT_MS, undefined).then(() => undefined);
   }
 
+  /** Runs `work` with `res` among the pending subscriptions, which `close()` answers 503. */
+  private async whilePending<T>(res: Response, work: () => Promise<T>): Promise<T> {
+    this.pending.add(res);
+    try {
+      return await work();
+    } finally {
+      this.pending.delete(res);
+    }
+  }
+
+  /**
+   * Whether a subscription that waited may go on: not if its client left or `close()` answered it
+   * meanwhile, nor once `close()` was called (it is answered 503 here).
+   */
+  private goesOn(req: Request, res: Response): boolean {
+    if (isGone(req, res)) return false;
+    if (!this.isClosed) return true;
+    refuse(res, 503, 'shutting down');
+    return false;
+  }
+
   private async subscribe(req: Request, res: Response, token: string): Promise<void> {
     const { options, signer, broker, hub } = this.context;
     if (this.isClosed) return refuse(res, 503, 'shutting down');
     const verified = signer.verify(token);
     if (verified === null) return refuse(res, 403, 'bad stream name');
 
-    this.pending.add(res);
-    let stream: Stream | Refusal;
-    try {
+    const stream = await this.whilePending<Stream | Refusal>(res, async () => {
       // Classes in ES module streams files are registered once `ready`: wait for them before
       // telling an unknown class from a known one.
       await this.context.ready;
-      const checked = this.check(verified.name, req);
-      stream = await withTimeout(checked, options.checkTimeout, 'timed out');
-    } finally {
-      this.pending.delete(res);
-    }
-    // Gone also covers a subscription close() answered while its check ran.
-    if (isGone(req, res)) return;
-    if (this.isClosed) return refuse(res, 503, 'shutting down');
+      return withTimeout(this.check(verified.name, req), options.checkTimeout, 'timed out');
+    });
+    if (!this.goesOn(req, res)) return;
     if (stream === 'unknown class') return this.answerUnknownClass(res, verified.name);
     if (stream === 'not found') return refuse(res, 404, 'unknown stream');
     // A check that ran out of time grants nothing.
@@ -121,16 +135,8 @@ export class Subscriptions {
     // A request pipelined behind another response on its socket has no socket of its own yet,
     // and its response never emits 'close': wait for the socket, or give up when it closes.
     if (res.socket === null) {
-      this.pending.add(res);
-      let isAssigned: boolean;
-      try {
-        isAssigned = await socketAssigned(req, res);
-      } finally {
-        this.pending.delete(res);
-      }
-      // Gone also covers one close() answered while it waited.
-      if (!isAssigned || isGone(req, res)) return;
-      if (this.isClosed) return refuse(res, 503, 'shutting down');
+      const isAssigned = await this.whilePending(res, () => socketAssigned(req, res));
+      if (!isAssigned || !this.goesOn(req, res)) return;
     }
 
     const { maxQueuedBytes, stallTimeout, recheckInterval } = options;

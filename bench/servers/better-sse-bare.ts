@@ -5,6 +5,7 @@
  * and the initial `retry:` line are off; the serializer passes HTML through unquoted (the default
  * JSON.stringify would break Turbo Stream HTML).
  */
+import http from 'node:http';
 import express from 'express';
 import { createChannel, createSession } from 'better-sse';
 import { buildHtml, isBroadcastRequest } from '../payload';
@@ -39,7 +40,7 @@ export async function createBenchServer(): Promise<BenchServer> {
   });
 
   return {
-    server: (await import('node:http')).createServer(app),
+    server: http.createServer(app),
     renderCount: () => null,
     subscriberCount: () => channel.sessionCount,
     close: async () => {},
