@@ -52,15 +52,22 @@ export function splitArgs(
 
 /** Keeps only `target` and `targets`, leaving out those not given. */
 export function pickTarget(options: TargetOptions): TargetOptions {
-  return dropUndefined({ target: options.target, targets: options.targets });
+  const picked: TargetOptions = {};
+  if (options.target !== undefined) picked.target = options.target;
+  if (options.targets !== undefined) picked.targets = options.targets;
+  return picked;
 }
 
-/** Deletes the keys whose value is undefined, in place. */
+/**
+ * A copy of `value` without the keys whose value is undefined. A copy rather than `delete`, which
+ * would turn the object into a slow dictionary for every later read.
+ */
 export function dropUndefined<T extends object>(value: T): T {
+  const kept = {} as T;
   for (const key of Object.keys(value) as (keyof T)[]) {
-    if (value[key] === undefined) delete value[key];
+    if (value[key] !== undefined) kept[key] = value[key];
   }
-  return value;
+  return kept;
 }
 
 function toAttributes(options: ActionOptions): TurboStreamAttributes {

@@ -16,8 +16,10 @@ export function encodeEvent(id: string | null, data: string): Buffer {
     throw new TypeError('An SSE event id must not contain CR, LF or NUL');
   }
   const idLine = id === null ? '' : `id: ${id}\n`;
-  const dataLines = `data: ${data.split(LINE_BREAK).join('\ndata: ')}\n`;
-  return Buffer.from(`${idLine}${dataLines}\n`);
+  // Most HTML is one line: a split would copy all of it for nothing.
+  const isOneLine = data.indexOf('\n') === -1 && data.indexOf('\r') === -1;
+  const dataLines = isOneLine ? data : data.split(LINE_BREAK).join('\ndata: ');
+  return Buffer.from(`${idLine}data: ${dataLines}\n\n`);
 }
 
 /** Encodes an SSE comment, which clients ignore: used for heartbeats. */

@@ -13,13 +13,25 @@
  * would collide on SQLite's single connection): their hooks run in the same turn of the event
  * loop, which is where the hub's one write per connection per turn shows.
  */
+import { existsSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import express from 'express';
-import { ModelStream, registerStream, turboStreams } from '../../lib';
 import { Message, postMessages, Room, setupDatabase } from './chat-db';
 import type { BenchServer } from './contract';
 import { BROADCAST_PATH, EVENTS_PATH } from './contract';
+
+/**
+ * The package as it ships: the JavaScript `npm run build` compiles into dist/ (`npm run bench`
+ * builds first), not the TypeScript sources as tsx transpiles them on the fly, which adds a
+ * getter call to every call between modules and a naming helper to every function expression.
+ */
+const DIST = path.join(__dirname, '..', '..', 'dist');
+if (!existsSync(path.join(DIST, 'index.js'))) {
+  throw new Error(`${DIST} has no build of turbo-express: run npm run build (npm run bench does)`);
+}
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { ModelStream, registerStream, turboStreams } = require(DIST) as typeof import('../../lib');
 
 class RoomStream extends ModelStream<Room> {
   static override model = Room;

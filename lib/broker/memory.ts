@@ -49,6 +49,8 @@ export class MemoryBroker implements Broker {
   /** Characters of message data held across every history, bounded by `maxBytes`. */
   private heldBytes = 0;
   private readonly maxBytes: number;
+  /** The stream published to last, already at the end of `histories`. */
+  private newestStream: string | null = null;
 
   /**
    * @param history How much to keep per stream; see {@link HistoryOptions}.
@@ -120,11 +122,13 @@ export class MemoryBroker implements Broker {
     let history = this.histories.get(entry.stream);
     if (history === undefined) {
       history = { entries: [], lostUpTo: this.forgottenUpTo };
-    } else {
-      // Re-inserted below: the map runs from the least recently published stream.
+      this.histories.set(entry.stream, history);
+    } else if (entry.stream !== this.newestStream) {
+      // Moved to the end: the map runs from the least recently published stream.
       this.histories.delete(entry.stream);
+      this.histories.set(entry.stream, history);
     }
-    this.histories.set(entry.stream, history);
+    this.newestStream = entry.stream;
     history.entries.push(entry);
     this.heldBytes += entry.data.length;
     if (history.entries.length > this.size || this.maxAge === 0) {
