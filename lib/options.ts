@@ -65,8 +65,9 @@ export interface TurboStreamsOptions {
   /**
    * Milliseconds the access check of a subscription may take: resolving its stream (a `findByPk`
    * for a ModelStream), `currentUser` and `userPassesTest`. A check that takes longer fails: the
-   * subscription gets 403, an open stream being re-checked is ended. `null` waits for ever; 0 is
-   * refused. Defaults to 10,000.
+   * subscription gets 403, an open stream being re-checked is ended. It is also how long a
+   * subscription waits for a broker that is still connecting (Redis or PostgreSQL down at boot)
+   * before being told to reconnect later. `null` waits for ever; 0 is refused. Defaults to 10,000.
    */
   checkTimeout?: number | null | undefined;
   /**

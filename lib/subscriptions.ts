@@ -19,7 +19,7 @@ const REFRESH = turboStreamTag('refresh', {});
 const NOTHING_SENT: ReadonlySet<string> = new Set();
 
 /** Why a subscription's access check let it through to no stream. */
-type Refusal = 'unknown class' | 'not found' | 'forbidden' | 'timed out';
+type Refusal = 'unknown class' | 'not found' | 'forbidden' | 'timed out' | 'not ready';
 
 /** What the subscriptions of one middleware share. */
 export interface SubscriptionsContext {
@@ -36,8 +36,9 @@ export interface SubscriptionsContext {
  * Opens SSE subscriptions: `GET <path>/<signed name>` verified, resolved and authorised, then
  * headers and `retry:` at once, what the page missed (from `Last-Event-ID` or the render position
  * `?after=`), then live messages. Answers 403 for a bad name or a failed or timed-out check, 404
- * for a row that no longer exists, one refresh for a class this process has not registered, and
- * 503 once closed.
+ * for a row that no longer exists, one refresh for a class this process has not registered, a
+ * bare `retry:` (reconnect later) while the broker has not started within `checkTimeout`, and 503
+ * once closed.
  */
 export class Subscriptions {
   private readonly context: SubscriptionsContext;
@@ -120,11 +121,14 @@ export class Subscriptions {
 
     const stream = await this.whilePending<Stream | Refusal>(res, async () => {
       // Classes in ES module streams files are registered once `ready`: wait for them before
-      // telling an unknown class from a known one.
-      await this.context.ready;
+      // telling an unknown class from a known one. A broker still connecting gets as long as a
+      // check does.
+      const isReady = this.context.ready.then(() => true);
+      if (!(await withTimeout(isReady, options.checkTimeout, false))) return 'not ready';
       return withTimeout(this.check(verified.name, req), options.checkTimeout, 'timed out');
     });
     if (!this.goesOn(req, res)) return;
+    if (stream === 'not ready') return this.answerNotReady(res);
     if (stream === 'unknown class') return this.answerUnknownClass(res, verified.name);
     if (stream === 'not found') return refuse(res, 404, 'unknown stream');
     // A check that ran out of time grants nothing.
@@ -204,6 +208,17 @@ export class Subscriptions {
     });
     if (stream === null) return hasStreamClass(name) ? 'not found' : 'unknown class';
     return (await passesTest(stream, this.context.options, req)) ? stream : 'forbidden';
+  }
+
+  /**
+   * Answers a subscription that waited `checkTimeout` for the broker to start with `retry:` and
+   * the end of the stream: EventSource reconnects after `retry` ms, where a 503 would make it give
+   * up for good. The reconnection replays from its `?after=` position like any other.
+   */
+  private answerNotReady(res: Response): void {
+    debug('the broker has not started yet: asking the client to reconnect');
+    res.writeHead(200, SSE_HEADERS);
+    res.end(this.retryFrame);
   }
 
   /**

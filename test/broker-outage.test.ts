@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import { PostgresBroker } from '../lib';
+import { PostgresBroker, RedisBroker, registerStream, Stream } from '../lib';
 import { SseClient } from './support/sse-client';
+import { startBareServer, type BareServer } from './support/turbo-app';
 import {
   hasRedisServer,
   postgresBin,
@@ -193,5 +194,62 @@ describe('a PostgreSQL that is down when the broker starts', function () {
     } finally {
       await broker.close();
     }
+  });
+});
+
+describe('a Redis that is down when the middleware starts', function () {
+  this.timeout(30_000);
+  class BootStream extends Stream {}
+  let server: PrivateServer | null = null;
+  let bare: BareServer | null = null;
+  const clients: SseClient[] = [];
+
+  afterEach(async () => {
+    for (const client of clients.splice(0)) client.close();
+    await bare?.turbo.close();
+    bare?.server.closeAllConnections();
+    bare?.server.close();
+    bare = null;
+    await server?.destroy();
+    server = null;
+  });
+
+  it('tells subscribers to reconnect after checkTimeout, then serves them once it is up', async function () {
+    requireService(this, hasRedisServer(), 'no redis-server binary at /usr/bin/redis-server');
+    registerStream(BootStream);
+    server = await startPrivateRedis();
+    await server.stop();
+    const errors: string[] = [];
+    bare = await startBareServer({
+      broker: new RedisBroker(server.url, { prefix: `boot-${randomBytes(4).toString('hex')}` }),
+      checkTimeout: 300,
+      retry: 100,
+      onError: (error) => errors.push(error.message),
+    });
+    const src = await bare.sourceFor(new BootStream('lobby'));
+
+    const early = await SseClient.open(src);
+    clients.push(early);
+    const started = Date.now();
+    await early.waitForEnd(3000);
+    expect(Date.now() - started).to.be.below(1500);
+    expect(early.status).to.equal(200);
+    expect(early.retry).to.equal(100);
+    expect(early.events).to.have.length(0);
+    expect(bare.turbo.stats().pendingSubscriptions).to.equal(0);
+
+    await server.start();
+    await bare.turbo.ready;
+    const late = await SseClient.open(src);
+    clients.push(late);
+    await late.waitUntil(() => late.retry !== undefined, 3000, 'the retry hint');
+    await waitFor(() => bare!.turbo.connectionCount === 1, 3000, 'the open stream');
+    await new BootStream('lobby').append({ target: 'log', html: '<p>up</p>' });
+    await late.waitForEvents(2, 3000);
+    // The page was rendered before the broker had a position: what it missed cannot be proven.
+    expect(late.data).to.deep.equal([
+      '<turbo-stream action="refresh"></turbo-stream>',
+      '<turbo-stream action="append" target="log"><template><p>up</p></template></turbo-stream>',
+    ]);
   });
 });
