@@ -72,6 +72,8 @@ export function rows(profile: Profile): Row[] {
       us,
     ),
   );
+  // 0 means even the first step failed: the rate is somewhere below it, not zero.
+  const sustained = (v: number) => (v === 0 ? `< ${profile.rateSteps[0]}/s` : perSec(v));
   const largest = profile.payloadSizes.at(-1)!;
   const smallest = profile.payloadSizes[0];
   return [
@@ -81,14 +83,14 @@ export function rows(profile: Profile): Row[] {
       `max sustained broadcasts @ ${n} subs`,
       'higher',
       (r) => r.maxRate.broadcastsPerSec,
-      perSec,
+      sustained,
     ),
     row(
       'maxDeliveries',
       `max sustained deliveries @ ${n} subs`,
       'higher',
       (r) => r.maxRate.deliveriesPerSec,
-      perSec,
+      (v) => (v === 0 ? sustained(v) : perSec(v)),
     ),
     ...cpuRows,
     row(

@@ -77,18 +77,24 @@ export function targetReport(contestants: ContestantRuns[], profile: Profile): s
   });
   const peer = contestants.find((c) => c.name === 'better-sse');
   if (peer) {
-    const behind = all
-      .filter((r) => r.better !== '')
-      .filter((r) => {
-        const ratio = ratioOf(product, peer, r);
-        if (ratio === null) return false;
-        return r.better === 'lower' ? ratio > 1 : ratio < 1;
-      })
-      .map((r) => `${r.label} (${ratioOf(product, peer, r)!.toFixed(2)}×)`);
+    const behind: string[] = [];
+    const level: string[] = [];
+    for (const r of all.filter((row) => row.better !== '')) {
+      const [mine, theirs] = [medianOf(product, r), medianOf(peer, r)];
+      if (mine === null || theirs === null) continue;
+      if (mine === theirs) level.push(r.label);
+      else if (r.better === 'lower' ? mine > theirs : mine < theirs) {
+        behind.push(`${r.label} (${theirs === 0 ? 'n/a' : (mine / theirs).toFixed(2)}×)`);
+      }
+    }
+    const notAhead = [
+      behind.length > 0 ? `behind on: ${behind.join('; ')}` : '',
+      level.length > 0 ? `level on: ${level.join('; ')}` : '',
+    ].filter(Boolean);
     lines.push(
-      behind.length === 0
+      notAhead.length === 0
         ? '- MET  ahead of better-sse on every figure'
-        : `- MISSED ahead of better-sse on every figure; behind on: ${behind.join('; ')}`,
+        : `- MISSED ahead of better-sse on every figure; ${notAhead.join('; ')}`,
     );
   }
   return lines;

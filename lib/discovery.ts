@@ -23,6 +23,7 @@ const SKIPPED_FOLDERS = new Set(['node_modules', 'dist', 'build', 'coverage', 't
  */
 export function discoverStreams(folder: string): Promise<StreamClass[]> {
   const files = findStreamFiles(path.resolve(folder));
+  if (files.length === 0) debug('no streams file under %s', path.resolve(folder));
   const loaded = files.map((file) => (isEsm(file) ? importFile(file) : requireFile(file)));
   return Promise.all(loaded).then((modules) => modules.flatMap(registerExports));
 }

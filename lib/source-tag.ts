@@ -60,7 +60,11 @@ export function streamOf(source: StreamSource): Stream {
     throw new TurboExpressError(
       ErrorCodes.INVALID_STREAM_CLASS,
       'turboStreamFrom() needs a stream, a stream class or a row whose model has a registered ' +
-        `ModelStream; got ${what}`,
+        `ModelStream; got ${what}` +
+        (isRow
+          ? ': register its ModelStream with registerStream() at startup, or export it from a ' +
+            'streams.js (streams.ts under tsx) in a folder the discover option searches'
+          : ''),
     );
   }
   return stream;

@@ -3,7 +3,8 @@ import path from 'node:path';
 import pug from 'pug';
 import request from 'supertest';
 import { expect } from 'chai';
-import { Stream, turboStreams, viewsPath, type TurboStreamsMiddleware } from '../lib';
+import { DataTypes, Model, Sequelize } from 'sequelize';
+import { ErrorCodes, Stream, turboStreams, viewsPath, type TurboStreamsMiddleware } from '../lib';
 import { StreamNameSigner } from '../lib/stream-name';
 
 class ScoreboardStream extends Stream {}
@@ -66,6 +67,33 @@ describe('turboStreamFrom', () => {
     expect((await request(app).get('/')).text).to.match(/ id="a&quot;b"><\/turbo-stream-source>$/);
     const bad = await request(app).get('/bad');
     expect([bad.status, bad.text]).to.deep.equal([500, '"x"y" is not a valid attribute name']);
+  });
+
+  it('tells how to register the ModelStream of a row whose model has none', async () => {
+    class Unstreamed extends Model {}
+    const sequelize = new Sequelize({ dialect: 'sqlite', storage: ':memory:', logging: false });
+    Unstreamed.init({ name: DataTypes.STRING }, { sequelize, modelName: 'Unstreamed' });
+    await sequelize.sync();
+    const row = await Unstreamed.create({ name: 'x' });
+    app.use(turbo);
+    let thrown: unknown;
+    app.get('/', (_req, res) => {
+      try {
+        res.send(res.locals.turboStreamFrom(row));
+      } catch (error) {
+        thrown = error;
+        res.sendStatus(500);
+      }
+    });
+    await request(app).get('/').expect(500);
+    await sequelize.close();
+    expect(thrown).to.have.property('code', ErrorCodes.INVALID_STREAM_CLASS);
+    expect((thrown as Error).message).to.equal(
+      'turboStreamFrom() needs a stream, a stream class or a row whose model has a registered ' +
+        'ModelStream; got a Unstreamed row: register its ModelStream with registerStream() at ' +
+        'startup, or export it from a streams.js (streams.ts under tsx) in a folder the discover ' +
+        'option searches',
+    );
   });
 
   it('is available as a Pug mixin from the shipped views', async () => {
