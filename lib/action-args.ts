@@ -65,7 +65,8 @@ export function pickTarget(options: TargetOptions): TargetOptions {
 export function dropUndefined<T extends object>(value: T): T {
   const kept = {} as T;
   for (const key of Object.keys(value) as (keyof T)[]) {
-    if (value[key] !== undefined) kept[key] = value[key];
+    // An own "__proto__" (from JSON.parse) is no option; assigned, it would set the prototype.
+    if (value[key] !== undefined && key !== '__proto__') kept[key] = value[key];
   }
   return kept;
 }

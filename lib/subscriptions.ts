@@ -95,10 +95,14 @@ export class Subscriptions {
   /** Runs `work` with `res` among the pending subscriptions, which `close()` answers 503. */
   private async whilePending<T>(res: Response, work: () => Promise<T>): Promise<T> {
     this.pending.add(res);
+    // A client that leaves is no longer pending, though what it waited for runs on.
+    const forget = () => this.pending.delete(res);
+    res.once('close', forget);
     try {
       return await work();
     } finally {
       this.pending.delete(res);
+      res.off('close', forget);
     }
   }
 
@@ -356,7 +360,8 @@ function withTimeout<T, U>(work: Promise<T>, timeout: number | null, onTimeout: 
   if (timeout === null) return work;
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<U>((resolve) => {
-    timer = setTimeout(resolve, timeout, onTimeout);
+    // Unref'd: a wait cut short by close() must not keep a process alive that is otherwise done.
+    timer = setTimeout(resolve, timeout, onTimeout).unref();
   });
   return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }

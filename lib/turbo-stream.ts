@@ -91,6 +91,30 @@ export function validateAttributes(
       { action },
     );
   }
+  if (
+    method !== undefined &&
+    method !== 'morph' &&
+    !(action === 'refresh' && method === 'replace')
+  ) {
+    const allowed = action === 'refresh' ? '"morph" or "replace"' : '"morph"';
+    throw new TurboExpressError(
+      ErrorCodes.INVALID_OPTION,
+      `The ${action} action's method must be ${allowed}, not ${JSON.stringify(method)}`,
+      { action },
+    );
+  }
+  const { scroll } = attributes;
+  if (
+    scroll !== undefined &&
+    (action !== 'refresh' || (scroll !== 'preserve' && scroll !== 'reset'))
+  ) {
+    throw new TurboExpressError(
+      ErrorCodes.INVALID_OPTION,
+      `scroll must be "preserve" or "reset", on refresh only; got ${JSON.stringify(scroll)} ` +
+        `on ${action}`,
+      { action },
+    );
+  }
 }
 
 /**

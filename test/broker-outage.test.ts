@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
 import { expect } from 'chai';
 import { PostgresBroker, RedisBroker, registerStream, Stream } from '../lib';
-import { SseClient } from './support/sse-client';
+import { settle, SseClient } from './support/sse-client';
 import { startBareServer, type BareServer } from './support/turbo-app';
 import {
   hasRedisServer,
@@ -9,6 +10,7 @@ import {
   requireService,
   startPrivatePostgres,
   startPrivateRedis,
+  freePort,
   type PrivateServer,
 } from './support/servers';
 import { waitFor } from './support/wait';
@@ -252,4 +254,44 @@ describe('a Redis that is down when the middleware starts', function () {
       '<turbo-stream action="append" target="log"><template><p>up</p></template></turbo-stream>',
     ]);
   });
+
+  for (const kind of ['redis', 'postgres'] as const) {
+    it(`forgets waiting clients that leave, and close() leaves no timer of theirs (${kind})`, async () => {
+      registerStream(BootStream);
+      // Nothing listens on the port: the broker keeps trying to connect.
+      const port = await freePort();
+      const broker =
+        kind === 'redis'
+          ? new RedisBroker(`redis://127.0.0.1:${port}`, { prefix: 'boot' })
+          : new PostgresBroker(`postgres://postgres@127.0.0.1:${port}/test`, { table: 'boot' });
+      bare = await startBareServer({ broker, checkTimeout: 20_000, onError: () => {} });
+      const src = await bare.sourceFor(new BootStream('lobby'));
+      const timersBefore = activeTimers();
+      const requests = [1, 2, 3].map(() => {
+        const req = http.get(src);
+        req.on('error', () => {});
+        return req;
+      });
+      const answered = new Promise<number>((resolve) =>
+        requests[2].on('response', (response) => {
+          response.resume();
+          resolve(response.statusCode ?? 0);
+        }),
+      );
+      await waitFor(() => bare!.turbo.stats().pendingSubscriptions === 3, 3000, 'three waiting');
+      requests[0].destroy();
+      requests[1].destroy();
+      await waitFor(() => bare!.turbo.stats().pendingSubscriptions === 1, 1000, 'two forgotten');
+
+      await bare.turbo.close();
+      expect(await answered).to.equal(503);
+      await settle(100);
+      expect(activeTimers()).to.be.at.most(timersBefore);
+    });
+  }
 });
+
+/** Timers that keep the process alive. */
+function activeTimers(): number {
+  return process.getActiveResourcesInfo().filter((type) => type === 'Timeout').length;
+}

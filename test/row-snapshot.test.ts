@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { Sequelize } from 'sequelize';
+import { DataTypes, Model, type Sequelize } from 'sequelize';
 import { snapshotRow } from '../lib/row-snapshot';
 import { Note, NoteStream, setupNotes, sqliteMemory } from './support/notes-app';
 
@@ -48,5 +48,62 @@ describe('row snapshots', () => {
     expect(note.body).to.equal('first');
     expect(note.changed()).to.equal(false);
     expect(copy.changed()).to.deep.equal(['body']);
+  });
+
+  describe('of a model with JSON, dates, a setter and a class field', () => {
+    class Profile extends Model {
+      declare id: number;
+      declare handle: string;
+      declare meta: { tags: string[] };
+      declare seenAt: Date;
+    }
+
+    beforeEach(async () => {
+      Profile.init(
+        {
+          id: { type: DataTypes.INTEGER, primaryKey: true, autoIncrement: true },
+          handle: {
+            type: DataTypes.STRING,
+            set(this: Profile, value: string) {
+              this.setDataValue('handle', value.toLowerCase());
+            },
+          },
+          meta: DataTypes.JSON,
+          seenAt: DataTypes.DATE,
+        },
+        { sequelize, modelName: 'Profile' },
+      );
+      await Profile.sync();
+    });
+
+    it('copies JSON values and dates, so changes made in place later stay out of it', async () => {
+      const profile = await Profile.create({
+        handle: 'Ada',
+        meta: { tags: ['a'] },
+        seenAt: new Date('2020-01-01T00:00:00Z'),
+      });
+      const copy = snapshotRow(profile);
+      profile.meta.tags.push('never committed');
+      profile.seenAt.setUTCFullYear(1999);
+      expect(copy.meta).to.deep.equal({ tags: ['a'] });
+      expect(copy.seenAt.toISOString()).to.equal('2020-01-01T00:00:00.000Z');
+      expect(copy.handle).to.equal('ada');
+    });
+
+    it('runs no setter for an own property that shadows an attribute, as class fields make', async () => {
+      const profile = await Profile.create({ handle: 'Ada', meta: {}, seenAt: new Date(0) });
+      // What `handle;` as a public class field does: an own property over the prototype's accessor.
+      Object.defineProperty(profile, 'handle', {
+        value: undefined,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+      const copy = snapshotRow(profile);
+      expect(profile.get('handle')).to.equal('ada');
+      expect(profile.changed()).to.equal(false);
+      expect(copy.get('handle')).to.equal('ada');
+      expect(copy.toJSON()).to.deep.equal(profile.toJSON());
+    });
   });
 });

@@ -78,4 +78,38 @@ describe('validateAttributes', () => {
   it('refuses an empty target', () => {
     expect(() => validateAttributes('update', { target: '' })).to.throw(/non-empty string/);
   });
+
+  it('refuses a method or scroll Turbo does not know, and scroll outside refresh', () => {
+    const bad: [Parameters<typeof validateAttributes>[0], object, string][] = [
+      [
+        'replace',
+        { target: 'a', method: 'replace' },
+        'The replace action\'s method must be "morph", not "replace"',
+      ],
+      [
+        'refresh',
+        { method: 'bogus' },
+        'The refresh action\'s method must be "morph" or "replace", not "bogus"',
+      ],
+      [
+        'refresh',
+        { scroll: 'top' },
+        'scroll must be "preserve" or "reset", on refresh only; got "top" on refresh',
+      ],
+      [
+        'update',
+        { target: 'a', scroll: 'preserve' },
+        'scroll must be "preserve" or "reset", on refresh only; got "preserve" on update',
+      ],
+    ];
+    for (const [action, attributes, message] of bad) {
+      expect(() => validateAttributes(action, attributes as never))
+        .to.throw(message)
+        .with.property('code', ErrorCodes.INVALID_OPTION);
+    }
+    expect(() =>
+      validateAttributes('refresh', { method: 'replace', scroll: 'reset' }),
+    ).to.not.throw();
+    expect(() => validateAttributes('update', { target: 'a', method: 'morph' })).to.not.throw();
+  });
 });
