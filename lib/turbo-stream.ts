@@ -58,6 +58,12 @@ export function validateAttributes(
   action: TurboStreamAction,
   attributes: TurboStreamAttributes,
 ): void {
+  if (!isTurboStreamAction(action)) {
+    throw new TurboExpressError(
+      ErrorCodes.INVALID_OPTION,
+      `${describe(action)} is not a Turbo Stream action; use one of ${ACTIONS.join(', ')}`,
+    );
+  }
   const { target, targets, method } = attributes;
   const hasTarget = target !== undefined;
   const hasTargets = targets !== undefined;
@@ -87,7 +93,7 @@ export function validateAttributes(
   if (method !== undefined && !MORPHABLE.has(action)) {
     throw new TurboExpressError(
       ErrorCodes.INVALID_OPTION,
-      `method: "${method}" is only honoured by replace, update and refresh, not ${action}`,
+      `method: ${describe(method)} is only honoured by replace, update and refresh, not ${action}`,
       { action },
     );
   }
@@ -99,7 +105,7 @@ export function validateAttributes(
     const allowed = action === 'refresh' ? '"morph" or "replace"' : '"morph"';
     throw new TurboExpressError(
       ErrorCodes.INVALID_OPTION,
-      `The ${action} action's method must be ${allowed}, not ${JSON.stringify(method)}`,
+      `The ${action} action's method must be ${allowed}, not ${describe(method)}`,
       { action },
     );
   }
@@ -110,8 +116,7 @@ export function validateAttributes(
   ) {
     throw new TurboExpressError(
       ErrorCodes.INVALID_OPTION,
-      `scroll must be "preserve" or "reset", on refresh only; got ${JSON.stringify(scroll)} ` +
-        `on ${action}`,
+      `scroll must be "preserve" or "reset", on refresh only; got ${describe(scroll)} on ${action}`,
       { action },
     );
   }
@@ -140,4 +145,9 @@ export function turboStreamTag(
   }
   const body = takesContent(action) ? `<template>${html}</template>` : '';
   return `${tag}>${body}</turbo-stream>`;
+}
+
+/** A value as an error message shows it: a string quoted, anything else by its type. */
+function describe(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : `a ${typeof value}`;
 }

@@ -112,4 +112,16 @@ describe('validateAttributes', () => {
     ).to.not.throw();
     expect(() => validateAttributes('update', { target: 'a', method: 'morph' })).to.not.throw();
   });
+
+  it('names the type of a method or scroll that is no string, and refuses unknown actions', () => {
+    expect(() => validateAttributes('refresh', { method: 10n as never })).to.throw(
+      'The refresh action\'s method must be "morph" or "replace", not a bigint',
+    );
+    expect(() =>
+      validateAttributes('append', { target: 'a', method: Symbol('m') as never }),
+    ).to.throw('method: a symbol is only honoured by replace, update and refresh, not append');
+    expect(() => validateAttributes('explode' as never, { target: 'a' }))
+      .to.throw('"explode" is not a Turbo Stream action')
+      .with.property('code', ErrorCodes.INVALID_OPTION);
+  });
 });
