@@ -73,7 +73,9 @@ export function rows(profile: Profile): Row[] {
     ),
   );
   // 0 means even the first step failed: the rate is somewhere below it, not zero.
-  const sustained = (v: number) => (v === 0 ? `< ${profile.rateSteps[0]}/s` : perSec(v));
+  const firstStep = profile.rateSteps[0];
+  const sustained = (perBroadcast: number) => (v: number) =>
+    v === 0 ? `< ${perSec(firstStep * perBroadcast)}` : perSec(v);
   const largest = profile.payloadSizes.at(-1)!;
   const smallest = profile.payloadSizes[0];
   return [
@@ -83,14 +85,14 @@ export function rows(profile: Profile): Row[] {
       `max sustained broadcasts @ ${n} subs`,
       'higher',
       (r) => r.maxRate.broadcastsPerSec,
-      sustained,
+      sustained(1),
     ),
     row(
       'maxDeliveries',
       `max sustained deliveries @ ${n} subs`,
       'higher',
       (r) => r.maxRate.deliveriesPerSec,
-      (v) => (v === 0 ? sustained(v) : perSec(v)),
+      sustained(profile.throughputSubscribers),
     ),
     ...cpuRows,
     row(
@@ -179,7 +181,8 @@ function cell(r: Row, contestant: ContestantRuns, all: ContestantRuns[]): string
         all.find((c) => c.name === name),
         r,
       );
-      return base ? `${(value / base).toFixed(2)}× ${name}` : null;
+      // A ratio to or of 0 (a rate below the first step) says nothing.
+      return base && value ? `${(value / base).toFixed(2)}× ${name}` : null;
     })
     .filter(Boolean);
   const spread = contestant.runs.length > 1 ? ` [${spreadOf(contestant, r)}]` : '';
