@@ -51,12 +51,18 @@ export class Subscriptions {
    */
   private readonly pending = new Set<Response>();
   private isClosed = false;
+  /** Whether `ready` has resolved: from then on no subscription waits for it. */
+  private isReady = false;
 
   constructor(context: SubscriptionsContext) {
     this.context = context;
     this.retryFrame = encodeRetry(context.options.retry);
     this.unknownClassAnswer = Buffer.concat([this.retryFrame, encodeEvent(null, REFRESH)]);
     this.compareIds = context.broker.compareIds?.bind(context.broker);
+    context.ready.then(
+      () => (this.isReady = true),
+      () => {},
+    );
   }
 
   /** Subscriptions whose access check is still running. */
@@ -127,8 +133,10 @@ export class Subscriptions {
       // Classes in ES module streams files are registered once `ready`: wait for them before
       // telling an unknown class from a known one. A broker still connecting gets as long as a
       // check does.
-      const isReady = this.context.ready.then(() => true);
-      if (!(await withTimeout(isReady, options.checkTimeout, false))) return 'not ready';
+      if (!this.isReady) {
+        const isReady = this.context.ready.then(() => true);
+        if (!(await withTimeout(isReady, options.checkTimeout, false))) return 'not ready';
+      }
       return withTimeout(this.check(verified.name, req), options.checkTimeout, 'timed out');
     });
     if (!this.goesOn(req, res)) return;
