@@ -84,7 +84,8 @@ export function targetReport(contestants: ContestantRuns[], profile: Profile): s
       if (mine === null || theirs === null) continue;
       if (mine === theirs) level.push(r.label);
       else if (r.better === 'lower' ? mine > theirs : mine < theirs) {
-        behind.push(`${r.label} (${theirs === 0 ? 'n/a' : (mine / theirs).toFixed(2)}×)`);
+        const ratio = ratioOf(product, peer, r);
+        behind.push(ratio === null ? r.label : `${r.label} (${ratio.toFixed(2)}×)`);
       }
     }
     const notAhead = [

@@ -65,9 +65,11 @@ export class Subscriptions {
     );
   }
 
-  /** Subscriptions whose access check is still running. */
+  /** Subscriptions whose access check is still running, for clients still there. */
   get pendingCount(): number {
-    return this.pending.size;
+    let count = 0;
+    for (const res of this.pending) if (!res.destroyed) count += 1;
+    return count;
   }
 
   /** Handles one subscription request; never throws into the caller. */
@@ -101,14 +103,10 @@ export class Subscriptions {
   /** Runs `work` with `res` among the pending subscriptions, which `close()` answers 503. */
   private async whilePending<T>(res: Response, work: () => Promise<T>): Promise<T> {
     this.pending.add(res);
-    // A client that leaves is no longer pending, though what it waited for runs on.
-    const forget = () => this.pending.delete(res);
-    res.once('close', forget);
     try {
       return await work();
     } finally {
       this.pending.delete(res);
-      res.off('close', forget);
     }
   }
 

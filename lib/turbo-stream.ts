@@ -64,7 +64,7 @@ export function validateAttributes(
       `${describe(action)} is not a Turbo Stream action; use one of ${ACTIONS.join(', ')}`,
     );
   }
-  const { target, targets, method } = attributes;
+  const { target, targets, method, scroll } = attributes;
   const hasTarget = target !== undefined;
   const hasTargets = targets !== undefined;
 
@@ -90,26 +90,7 @@ export function validateAttributes(
       { action },
     );
   }
-  if (method !== undefined && !MORPHABLE.has(action)) {
-    throw new TurboExpressError(
-      ErrorCodes.INVALID_OPTION,
-      `method: ${describe(method)} is only honoured by replace, update and refresh, not ${action}`,
-      { action },
-    );
-  }
-  if (
-    method !== undefined &&
-    method !== 'morph' &&
-    !(action === 'refresh' && method === 'replace')
-  ) {
-    const allowed = action === 'refresh' ? '"morph" or "replace"' : '"morph"';
-    throw new TurboExpressError(
-      ErrorCodes.INVALID_OPTION,
-      `The ${action} action's method must be ${allowed}, not ${describe(method)}`,
-      { action },
-    );
-  }
-  const { scroll } = attributes;
+  if (method !== undefined) validateMethod(action, method);
   if (
     scroll !== undefined &&
     (action !== 'refresh' || (scroll !== 'preserve' && scroll !== 'reset'))
@@ -145,6 +126,25 @@ export function turboStreamTag(
   }
   const body = takesContent(action) ? `<template>${html}</template>` : '';
   return `${tag}>${body}</turbo-stream>`;
+}
+
+/** Refuses a `method` Turbo ignores on `action`, or does not know at all. */
+function validateMethod(action: TurboStreamAction, method: unknown): void {
+  if (!MORPHABLE.has(action)) {
+    throw new TurboExpressError(
+      ErrorCodes.INVALID_OPTION,
+      `method: ${describe(method)} is only honoured by replace, update and refresh, not ${action}`,
+      { action },
+    );
+  }
+  if (method !== 'morph' && !(action === 'refresh' && method === 'replace')) {
+    const allowed = action === 'refresh' ? '"morph" or "replace"' : '"morph"';
+    throw new TurboExpressError(
+      ErrorCodes.INVALID_OPTION,
+      `The ${action} action's method must be ${allowed}, not ${describe(method)}`,
+      { action },
+    );
+  }
 }
 
 /** A value as an error message shows it: a string quoted, anything else by its type. */

@@ -199,7 +199,7 @@ describe('a PostgreSQL that is down when the broker starts', function () {
   });
 });
 
-describe('a Redis that is down when the middleware starts', function () {
+describe('a broker that is down when the middleware starts', function () {
   this.timeout(30_000);
   class BootStream extends Stream {}
   let server: PrivateServer | null = null;

@@ -30,7 +30,6 @@ const DIST = path.join(__dirname, '..', '..', 'dist');
 if (!existsSync(path.join(DIST, 'index.js'))) {
   throw new Error(`${DIST} has no build of turbo-express: run npm run build (npm run bench does)`);
 }
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { ModelStream, registerStream, turboStreams } = require(DIST) as typeof import('../../lib');
 
 class RoomStream extends ModelStream<Room> {
