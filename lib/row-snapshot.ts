@@ -1,4 +1,4 @@
-import type { Model } from 'sequelize';
+import type { Model, ModelStatic } from 'sequelize';
 
 interface RowInternals {
   dataValues: Record<string, unknown>;
@@ -11,18 +11,22 @@ interface RowInternals {
  * that wrote may have changed the same instance again (a later update, a rolled-back savepoint).
  * Broadcasting the live instance would send values that were never committed.
  *
- * The copy is an object of the same model (same prototype, same own properties, none of them
- * through an attribute's setter) with values, previous values and changed keys of its own, so it
- * keeps what `changed()` and `previous()` report. Values are copied one level deep, dates
+ * The copy is built by the model's constructor (so `#private` fields and whatever the class sets
+ * up there exist), then takes the row's own properties (loaded associations, the row's options),
+ * none of them through an attribute's setter, with values, previous values and changed keys of its
+ * own: it keeps what `changed()` and `previous()` report. Values are copied one level deep, dates
  * included; objects inside values (a JSON column's object, an array) and loaded associations are
- * shared. A deep copy would cost a write with a large JSON column more than the write itself,
- * and would turn values such as `sequelize.fn()` into plain objects. It is made without the
- * model's constructor, which costs several times as much for a row Sequelize has already built.
+ * shared. A deep copy would cost a write with a large JSON column more than the write itself, and
+ * would turn values such as `sequelize.fn()` into plain objects.
  */
 export function snapshotRow<M extends Model>(instance: M): M {
+  const model = instance.constructor as ModelStatic<M>;
   const source = instance as unknown as RowInternals & Record<PropertyKey, unknown>;
+  const copy = model.build({} as never, {
+    isNewRecord: false,
+    raw: true,
+  }) as unknown as RowInternals & Record<PropertyKey, unknown>;
   const proto = Object.getPrototypeOf(instance) as object;
-  const copy = Object.create(proto) as RowInternals & Record<PropertyKey, unknown>;
   for (const key of ownKeys(source)) {
     // Over an attribute's accessor (a class field does that), assigning would run its setter.
     if (key in proto) Object.defineProperty(copy, key, ownValue(source[key]));

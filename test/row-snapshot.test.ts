@@ -117,4 +117,29 @@ describe('row snapshots', () => {
       expect(copy.toJSON()).to.deep.equal(profile.toJSON());
     });
   });
+
+  it('is built by the model constructor, with its #private fields and constructor state', async () => {
+    class Counted extends Model {
+      declare id: number;
+      declare body: string;
+      #renders = 0;
+      declare readonly cache: Map<string, string>;
+      constructor(...args: ConstructorParameters<typeof Model>) {
+        super(...args);
+        Object.defineProperty(this, 'cache', { value: new Map(), enumerable: false });
+      }
+      label(): string {
+        this.#renders += 1;
+        return `${this.body} (${this.#renders})`;
+      }
+    }
+    Counted.init({ body: DataTypes.STRING }, { sequelize, modelName: 'Counted' });
+    await Counted.sync();
+    const row = await Counted.create({ body: 'first' });
+    row.label();
+    const copy = snapshotRow(row);
+    expect(copy.label()).to.equal('first (1)');
+    expect(copy.cache).to.be.instanceOf(Map).and.not.equal(row.cache);
+    expect(row.label()).to.equal('first (2)');
+  });
 });
