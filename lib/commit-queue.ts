@@ -15,8 +15,15 @@ type Outcome = 'committed' | 'commit-failed' | 'rolled-back';
 interface TrackedTransaction extends Transaction {
   parent?: TrackedTransaction | null;
   finished?: string;
-  [PENDING]?: Job[];
+  /** On an outermost transaction: the jobs of its writes and of its savepoints', in order. */
+  [PENDING]?: PendingJob[];
   [OUTCOME]?: Outcome;
+}
+
+/** A job waiting for its outermost transaction, with the savepoints its write was made in. */
+interface PendingJob {
+  job: Job;
+  savepoints: TrackedTransaction[];
 }
 
 /** Receives a job that ran longer than the queue waits for it. */
@@ -94,50 +101,70 @@ export function broadcastsSettled(): Promise<void> {
 
 /**
  * Runs `job` once the write it belongs to is durable: at once without a transaction, or after the
- * outermost transaction really commits. Savepoints pass their jobs up to their parent when they
- * are released and drop them when rolled back; a rollback or a failed COMMIT drops them all.
+ * outermost transaction really commits. A write made in a savepoint waits for the outermost
+ * transaction too, whether the savepoint was released or left open (as `findOrCreate` leaves the
+ * one it opens): its rows commit with the outermost transaction either way. It is dropped when
+ * that savepoint, or one it is nested in, is rolled back; a rollback or a failed COMMIT of the
+ * outermost transaction drops every job.
  *
  * Sequelize's own `afterCommit` is not used: Sequelize 6 runs those callbacks even when the COMMIT
  * statement fails (and marks the transaction `finished: 'commit'` all the same), which would
  * broadcast a write the database refused.
  */
 export function runAfterCommit(transaction: Transaction | null | undefined, job: Job): void {
-  const tracked = transaction as TrackedTransaction | null | undefined;
-  if (!tracked) {
+  let root = transaction as TrackedTransaction | null | undefined;
+  if (!root) {
     queue.enqueue(job);
-  } else if (!tracked.finished) {
-    pendingJobs(tracked).push(job);
-  } else if (tracked.finished === 'commit' && tracked[OUTCOME] !== 'commit-failed') {
-    // Reached by an explicit broadcast after its transaction ended. A released savepoint is not
-    // durable yet: its parent decides.
-    if (tracked.parent) runAfterCommit(tracked.parent, job);
-    else queue.enqueue(job);
+    return;
+  }
+  const savepoints: TrackedTransaction[] = [];
+  while (root.parent) {
+    savepoints.push(root);
+    root = root.parent;
+  }
+  if (savepoints.some(isRolledBack)) {
+    debug('dropped a job for a savepoint that was rolled back');
+  } else if (!root.finished) {
+    for (const savepoint of savepoints) watch(savepoint);
+    watch(root);
+    root[PENDING]!.push({ job, savepoints });
+  } else if (root.finished === 'commit' && root[OUTCOME] !== 'commit-failed') {
+    // Reached by an explicit broadcast after its transaction ended.
+    queue.enqueue(job);
   } else {
-    debug(
-      'dropped a job for a transaction that ended with %s',
-      tracked[OUTCOME] ?? tracked.finished,
-    );
+    debug('dropped a job for a transaction that ended with %s', root[OUTCOME] ?? root.finished);
   }
 }
 
-function pendingJobs(transaction: TrackedTransaction): Job[] {
-  let jobs = transaction[PENDING];
-  if (jobs === undefined) {
-    jobs = [];
-    transaction[PENDING] = jobs;
-    watch(transaction);
-  }
-  return jobs;
+function isRolledBack(transaction: TrackedTransaction): boolean {
+  return transaction[OUTCOME] === 'rolled-back' || transaction.finished === 'rollback';
 }
+
+/** Transactions whose commit and rollback are wrapped already. */
+const watched = new WeakSet<TrackedTransaction>();
 
 /**
- * Wraps commit and rollback of one transaction object, to learn how it really ended. Managed
- * transactions (`sequelize.transaction(async (t) => ...)`) call these same methods on the object.
+ * Wraps commit and rollback of one transaction object, once, to learn how it really ended.
+ * Managed transactions (`sequelize.transaction(async (t) => ...)`) call these same methods on the
+ * object. A savepoint's rollback marks the jobs of its writes as dropped; only the outermost
+ * transaction's commit runs jobs, since releasing a savepoint makes nothing durable.
  */
 function watch(transaction: TrackedTransaction): void {
-  const commit = transaction.commit;
+  if (watched.has(transaction)) return;
+  watched.add(transaction);
   const rollback = transaction.rollback;
+  transaction.rollback = async function rollbackAndForget(this: TrackedTransaction) {
+    if (!transaction.finished) {
+      transaction[OUTCOME] = 'rolled-back';
+      if (transaction.parent) debug('savepoint rolled back: its jobs will be dropped');
+      else debug('rollback, dropping %d job(s)', takeJobs(transaction).length);
+    }
+    return rollback.call(this);
+  };
+  if (transaction.parent) return;
 
+  transaction[PENDING] = [];
+  const commit = transaction.commit;
   transaction.commit = async function commitThenBroadcast(this: TrackedTransaction) {
     if (transaction.finished) return commit.call(this); // Sequelize refuses a second end.
     try {
@@ -148,25 +175,13 @@ function watch(transaction: TrackedTransaction): void {
       throw error;
     }
     transaction[OUTCOME] = 'committed';
-    const jobs = takeJobs(transaction);
-    if (transaction.parent) {
-      // Releasing a savepoint makes nothing durable: the jobs wait for the parent.
-      for (const job of jobs) runAfterCommit(transaction.parent, job);
-    } else {
-      debug('committed, running %d job(s)', jobs.length);
-      for (const job of jobs) queue.enqueue(job);
-    }
-  };
-
-  transaction.rollback = async function rollbackAndForget(this: TrackedTransaction) {
-    if (transaction.finished) return rollback.call(this);
-    transaction[OUTCOME] = 'rolled-back';
-    debug('rollback, dropping %d job(s)', takeJobs(transaction).length);
-    return rollback.call(this);
+    const jobs = takeJobs(transaction).filter((pending) => !pending.savepoints.some(isRolledBack));
+    debug('committed, running %d job(s)', jobs.length);
+    for (const { job } of jobs) queue.enqueue(job);
   };
 }
 
-function takeJobs(transaction: TrackedTransaction): Job[] {
+function takeJobs(transaction: TrackedTransaction): PendingJob[] {
   const jobs = transaction[PENDING] ?? [];
   transaction[PENDING] = [];
   return jobs;

@@ -132,6 +132,46 @@ for (const dialect of dialects) {
       expect(await Note.count()).to.equal(1);
     });
 
+    it('sends what a savepoint left open wrote with the outer COMMIT, in write order', async () => {
+      const outer = await db!.sequelize.transaction();
+      const first = await Note.create({ slug: 'a', body: 'first' }, { transaction: outer });
+      const savepoint = await db!.sequelize.transaction({ transaction: outer });
+      const open = await Note.create({ slug: 'b', body: 'open' }, { transaction: savepoint });
+      const last = await Note.create({ slug: 'c', body: 'last' }, { transaction: outer });
+      await outer.commit();
+      await expectExactly(board, [
+        savedFrame(first.id, true, 'first'),
+        savedFrame(open.id, true, 'open'),
+        savedFrame(last.id, true, 'last'),
+      ]);
+    });
+
+    it('sends a row findOrCreate() created inside a transaction once it commits', async () => {
+      const outer = await db!.sequelize.transaction();
+      const [made, created] = await Note.findOrCreate({
+        where: { slug: 'a' },
+        defaults: { body: 'made' },
+        transaction: outer,
+      });
+      expect(created).to.equal(true);
+      await settle(150);
+      expect(board.events).to.have.length(0);
+      await outer.commit();
+      await expectExactly(board, [savedFrame(made.id, true, 'made')]);
+    });
+
+    it('sends nothing for a row findOrCreate() created in a transaction that rolls back', async () => {
+      await db!.sequelize
+        .transaction(async (transaction) => {
+          await Note.findOrCreate({ where: { slug: 'a' }, defaults: { body: 'x' }, transaction });
+          throw new Error('undo');
+        })
+        .catch(() => {});
+      await settle(150);
+      expect(board.events).to.have.length(0);
+      expect(await Note.count()).to.equal(0);
+    });
+
     it('sends the committed values, not those of a rolled back savepoint on the same instance', async () => {
       let id = 0;
       await db!.sequelize.transaction(async (outer) => {
