@@ -11,32 +11,32 @@ interface RowInternals {
  * that wrote may have changed the same instance again (a later update, a rolled-back savepoint).
  * Broadcasting the live instance would send values that were never committed.
  *
- * The copy is built by the model's constructor (so `#private` fields and whatever the class sets
- * up there exist), then takes the row's own properties (loaded associations, the row's options),
- * none of them through an attribute's setter, with values, previous values and changed keys of its
- * own: it keeps what `changed()` and `previous()` report. Values are copied one level deep, dates
- * included; objects inside values (a JSON column's object, an array) and loaded associations are
- * shared. A deep copy would cost a write with a large JSON column more than the write itself, and
- * would turn values such as `sequelize.fn()` into plain objects.
+ * The copy is built by the model's constructor with the row's values, as Sequelize builds every
+ * row (so `#private` fields, class fields and whatever the class sets up there belong to the
+ * copy), then takes the own properties of the row that the constructor did not make (loaded
+ * associations, say), defined rather than assigned so that no setter runs. Its values, previous
+ * values and changed keys are its own: it keeps what `changed()` and `previous()` report. Values
+ * are copied one level deep, dates included; objects inside values (a JSON column's object, an
+ * array) and loaded associations are shared. A deep copy would cost a write with a large JSON
+ * column more than the write itself, and would turn values such as `sequelize.fn()` into plain
+ * objects.
  */
 export function snapshotRow<M extends Model>(instance: M): M {
   const model = instance.constructor as ModelStatic<M>;
   const source = instance as unknown as RowInternals & Record<PropertyKey, unknown>;
-  const copy = model.build({} as never, {
-    isNewRecord: false,
-    raw: true,
-  }) as unknown as RowInternals & Record<PropertyKey, unknown>;
-  const proto = Object.getPrototypeOf(instance) as object;
+  const values = copyValues(source.dataValues);
+  const built = model.build(values as never, { isNewRecord: instance.isNewRecord, raw: true });
+  const copy = built as unknown as RowInternals & Record<PropertyKey, unknown>;
   for (const key of ownKeys(source)) {
-    // Over an attribute's accessor (a class field does that), assigning would run its setter.
-    if (key in proto) Object.defineProperty(copy, key, ownValue(source[key]));
-    else copy[key] = source[key];
+    if (!Object.prototype.hasOwnProperty.call(copy, key)) {
+      Object.defineProperty(copy, key, ownValue(source[key]));
+    }
   }
-  copy.dataValues = copyValues(source.dataValues);
+  copy.dataValues = values;
   if (source._previousDataValues !== undefined) {
     copy._previousDataValues = copyValues(source._previousDataValues);
   }
-  if (source._changed instanceof Set) copy._changed = new Set(source._changed);
+  copy._changed = new Set(source._changed);
   return copy as unknown as M;
 }
 

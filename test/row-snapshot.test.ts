@@ -118,15 +118,18 @@ describe('row snapshots', () => {
     });
   });
 
-  it('is built by the model constructor, with its #private fields and constructor state', async () => {
+  it('is built by the model constructor with the row values, as Sequelize builds rows', async () => {
     class Counted extends Model {
       declare id: number;
       declare body: string;
       #renders = 0;
       declare readonly cache: Map<string, string>;
+      readonly shout: string;
+      describe = () => `about ${this.body}`;
       constructor(...args: ConstructorParameters<typeof Model>) {
         super(...args);
         Object.defineProperty(this, 'cache', { value: new Map(), enumerable: false });
+        this.shout = String(this.getDataValue('body')).toUpperCase();
       }
       label(): string {
         this.#renders += 1;
@@ -138,8 +141,11 @@ describe('row snapshots', () => {
     const row = await Counted.create({ body: 'first' });
     row.label();
     const copy = snapshotRow(row);
+    row.set('body', 'unsaved');
     expect(copy.label()).to.equal('first (1)');
     expect(copy.cache).to.be.instanceOf(Map).and.not.equal(row.cache);
-    expect(row.label()).to.equal('first (2)');
+    expect(copy.shout).to.equal('FIRST');
+    expect(copy.describe()).to.equal('about first');
+    expect(row.label()).to.equal('unsaved (2)');
   });
 });
