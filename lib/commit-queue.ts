@@ -7,7 +7,9 @@ const debug = createDebug('turbo-express:commit');
 export type Job = () => Promise<void>;
 
 const PENDING = Symbol('turbo-express:pending-jobs');
+const QUEUED = Symbol('turbo-express:jobs-queued');
 const OUTCOME = Symbol('turbo-express:outcome');
+const SPAN = Symbol('turbo-express:savepoint-span');
 
 /** How a watched transaction really ended, as its wrapped commit and rollback saw it. */
 type Outcome = 'committed' | 'commit-failed' | 'rolled-back';
@@ -15,15 +17,31 @@ type Outcome = 'committed' | 'commit-failed' | 'rolled-back';
 interface TrackedTransaction extends Transaction {
   parent?: TrackedTransaction | null;
   finished?: string;
+  /** Sequelize's list of the savepoints made in this transaction, in order. */
+  savepoints?: TrackedTransaction[];
   /** On an outermost transaction: the jobs of its writes and of its savepoints', in order. */
   [PENDING]?: PendingJob[];
+  /** On an outermost transaction: how many jobs were queued on it so far. */
+  [QUEUED]?: number;
   [OUTCOME]?: Outcome;
+  /** On a savepoint: which of its outermost transaction's jobs a rollback to it undoes. */
+  [SPAN]?: SavepointSpan;
 }
 
-/** A job waiting for its outermost transaction, with the savepoints its write was made in. */
+/** A job waiting for its outermost transaction, numbered in the order writes were made. */
 interface PendingJob {
   job: Job;
-  savepoints: TrackedTransaction[];
+  seq: number;
+}
+
+/**
+ * Jobs numbered above `after` were queued once the savepoint existed; a rollback to it undoes
+ * those numbered up to `upTo`, every write made since the savepoint, in it or not (SQL's
+ * `ROLLBACK TO SAVEPOINT`). `upTo` stays null while it is not rolled back.
+ */
+interface SavepointSpan {
+  after: number;
+  upTo: number | null;
 }
 
 /** Receives a job that ran longer than the queue waits for it. */
@@ -101,33 +119,32 @@ export function broadcastsSettled(): Promise<void> {
 
 /**
  * Runs `job` once the write it belongs to is durable: at once without a transaction, or after the
- * outermost transaction really commits. A write made in a savepoint waits for the outermost
+ * outermost transaction really commits. Writes made in savepoints wait for the outermost
  * transaction too, whether the savepoint was released or left open (as `findOrCreate` leaves the
- * one it opens): its rows commit with the outermost transaction either way. It is dropped when
- * that savepoint, or one it is nested in, is rolled back; a rollback or a failed COMMIT of the
- * outermost transaction drops every job.
+ * one it opens): their rows commit with it either way. A rollback to a savepoint drops the jobs of
+ * every write made since that savepoint, as the database undoes them; a rollback or a failed
+ * COMMIT of the outermost transaction drops every job.
  *
  * Sequelize's own `afterCommit` is not used: Sequelize 6 runs those callbacks even when the COMMIT
  * statement fails (and marks the transaction `finished: 'commit'` all the same), which would
  * broadcast a write the database refused.
  */
 export function runAfterCommit(transaction: Transaction | null | undefined, job: Job): void {
-  let root = transaction as TrackedTransaction | null | undefined;
-  if (!root) {
+  const tracked = transaction as TrackedTransaction | null | undefined;
+  if (!tracked) {
     queue.enqueue(job);
     return;
   }
-  const savepoints: TrackedTransaction[] = [];
-  while (root.parent) {
-    savepoints.push(root);
-    root = root.parent;
-  }
-  if (savepoints.some(isRolledBack)) {
+  let root = tracked;
+  while (root.parent) root = root.parent;
+  if (tracked !== root && isRolledBack(tracked)) {
     debug('dropped a job for a savepoint that was rolled back');
   } else if (!root.finished) {
-    for (const savepoint of savepoints) watch(savepoint);
     watch(root);
-    root[PENDING]!.push({ job, savepoints });
+    const seq = root[QUEUED]!;
+    for (const savepoint of savepointsOf(root)) watchSavepoint(savepoint, root, seq);
+    root[QUEUED] = seq + 1;
+    root[PENDING]!.push({ job, seq: seq + 1 });
   } else if (root.finished === 'commit' && root[OUTCOME] !== 'commit-failed') {
     // Reached by an explicit broadcast after its transaction ended.
     queue.enqueue(job);
@@ -140,31 +157,35 @@ function isRolledBack(transaction: TrackedTransaction): boolean {
   return transaction[OUTCOME] === 'rolled-back' || transaction.finished === 'rollback';
 }
 
+/** Every savepoint made in `transaction`, nested ones included. */
+function savepointsOf(transaction: TrackedTransaction): TrackedTransaction[] {
+  const found: TrackedTransaction[] = [];
+  const visit = (parent: TrackedTransaction) => {
+    for (const savepoint of parent.savepoints ?? []) {
+      found.push(savepoint);
+      visit(savepoint);
+    }
+  };
+  visit(transaction);
+  return found;
+}
+
 /** Transactions whose commit and rollback are wrapped already. */
 const watched = new WeakSet<TrackedTransaction>();
 
 /**
- * Wraps commit and rollback of one transaction object, once, to learn how it really ended.
+ * Wraps commit and rollback of an outermost transaction, once, to learn how it really ended.
  * Managed transactions (`sequelize.transaction(async (t) => ...)`) call these same methods on the
- * object. A savepoint's rollback marks the jobs of its writes as dropped; only the outermost
- * transaction's commit runs jobs, since releasing a savepoint makes nothing durable.
+ * object.
  */
 function watch(transaction: TrackedTransaction): void {
   if (watched.has(transaction)) return;
   watched.add(transaction);
-  const rollback = transaction.rollback;
-  transaction.rollback = async function rollbackAndForget(this: TrackedTransaction) {
-    if (!transaction.finished) {
-      transaction[OUTCOME] = 'rolled-back';
-      if (transaction.parent) debug('savepoint rolled back: its jobs will be dropped');
-      else debug('rollback, dropping %d job(s)', takeJobs(transaction).length);
-    }
-    return rollback.call(this);
-  };
-  if (transaction.parent) return;
-
   transaction[PENDING] = [];
+  transaction[QUEUED] = 0;
   const commit = transaction.commit;
+  const rollback = transaction.rollback;
+
   transaction.commit = async function commitThenBroadcast(this: TrackedTransaction) {
     if (transaction.finished) return commit.call(this); // Sequelize refuses a second end.
     try {
@@ -175,9 +196,44 @@ function watch(transaction: TrackedTransaction): void {
       throw error;
     }
     transaction[OUTCOME] = 'committed';
-    const jobs = takeJobs(transaction).filter((pending) => !pending.savepoints.some(isRolledBack));
+    const undone = savepointsOf(transaction)
+      .map((savepoint) => savepoint[SPAN])
+      .filter((span): span is SavepointSpan => span?.upTo != null);
+    const jobs = takeJobs(transaction).filter(
+      ({ seq }) => !undone.some((span) => seq > span.after && seq <= span.upTo!),
+    );
     debug('committed, running %d job(s)', jobs.length);
     for (const { job } of jobs) queue.enqueue(job);
+  };
+
+  transaction.rollback = async function rollbackAndForget(this: TrackedTransaction) {
+    if (transaction.finished) return rollback.call(this);
+    transaction[OUTCOME] = 'rolled-back';
+    debug('rollback, dropping %d job(s)', takeJobs(transaction).length);
+    return rollback.call(this);
+  };
+}
+
+/**
+ * Starts the span of a savepoint met for the first time, made after the `queued` jobs of its
+ * outermost transaction so far, and wraps its rollback to close the span once the rollback
+ * succeeded. One already rolled back undid none of the jobs.
+ */
+function watchSavepoint(
+  savepoint: TrackedTransaction,
+  root: TrackedTransaction,
+  queued: number,
+): void {
+  if (savepoint[SPAN] !== undefined) return;
+  const span: SavepointSpan = { after: queued, upTo: isRolledBack(savepoint) ? queued : null };
+  savepoint[SPAN] = span;
+  const rollback = savepoint.rollback;
+  savepoint.rollback = async function rollbackSavepoint(this: TrackedTransaction) {
+    const upTo = root[QUEUED]!;
+    const result = await rollback.call(this);
+    span.upTo = upTo;
+    debug('rolled back to a savepoint: %d job(s) undone', upTo - span.after);
+    return result;
   };
 }
 

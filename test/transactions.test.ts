@@ -146,6 +146,27 @@ for (const dialect of dialects) {
       ]);
     });
 
+    it('drops every write made since a savepoint rolled back to, in it or not', async () => {
+      const outer = await db!.sequelize.transaction();
+      const before = await Note.create({ slug: 'a', body: 'before' }, { transaction: outer });
+      const savepoint = await db!.sequelize.transaction({ transaction: outer });
+      await Note.create({ slug: 'b', body: 'undone outside' }, { transaction: outer });
+      const later = await db!.sequelize.transaction({ transaction: outer });
+      await Note.create({ slug: 'c', body: 'undone in a later one' }, { transaction: later });
+      await later.commit();
+      await savepoint.rollback();
+      const after = await Note.create({ slug: 'd', body: 'after' }, { transaction: outer });
+      await outer.commit();
+      await expectExactly(board, [
+        savedFrame(before.id, true, 'before'),
+        savedFrame(after.id, true, 'after'),
+      ]);
+      expect((await Note.findAll({ order: [['slug', 'ASC']] })).map((n) => n.slug)).to.deep.equal([
+        'a',
+        'd',
+      ]);
+    });
+
     it('sends a row findOrCreate() created inside a transaction once it commits', async () => {
       const outer = await db!.sequelize.transaction();
       const [made, created] = await Note.findOrCreate({
