@@ -145,7 +145,7 @@ export function runAfterCommit(transaction: Transaction | null | undefined, job:
     for (const savepoint of savepointsOf(root)) watchSavepoint(savepoint, root, seq);
     root[QUEUED] = seq + 1;
     root[PENDING]!.push({ job, seq: seq + 1 });
-  } else if (root.finished === 'commit' && root[OUTCOME] !== 'commit-failed') {
+  } else if (root.finished === 'commit' && (root[OUTCOME] ?? 'committed') === 'committed') {
     // Reached by an explicit broadcast after its transaction ended.
     queue.enqueue(job);
   } else {
@@ -188,12 +188,21 @@ function watch(transaction: TrackedTransaction): void {
 
   transaction.commit = async function commitThenBroadcast(this: TrackedTransaction) {
     if (transaction.finished) return commit.call(this); // Sequelize refuses a second end.
+    const aborted = await abortedOnServer(transaction);
     try {
       await commit.call(this);
     } catch (error) {
       transaction[OUTCOME] = 'commit-failed';
       debug('commit failed, dropping %d job(s)', takeJobs(transaction).length);
       throw error;
+    }
+    if (aborted) {
+      transaction[OUTCOME] = 'rolled-back';
+      debug(
+        'COMMIT of a failed transaction rolled it back, dropping %d job(s)',
+        takeJobs(transaction).length,
+      );
+      return;
     }
     transaction[OUTCOME] = 'committed';
     const undone = savepointsOf(transaction)
@@ -235,6 +244,35 @@ function watchSavepoint(
     debug('rolled back to a savepoint: %d job(s) undone', upTo - span.after);
     return result;
   };
+}
+
+/** What turbo-express reads of a node-postgres client, the connection of a PostgreSQL transaction. */
+interface PgClientLike {
+  getTransactionStatus?: () => unknown;
+  readyForQuery?: boolean;
+  query?: (text: string) => Promise<unknown>;
+}
+
+/**
+ * Whether the database will answer this transaction's COMMIT with a rollback: PostgreSQL does so,
+ * without an error, once a statement in the transaction failed and no rollback to a savepoint
+ * recovered it. node-postgres (8.21 and newer) reports that state as `'E'`, but only once the
+ * server's ready message that follows the error has arrived, which can be after the failed query
+ * rejected; an empty query queued behind it resolves once it has. Other drivers report nothing,
+ * and the COMMIT is taken at its word.
+ */
+async function abortedOnServer(transaction: TrackedTransaction): Promise<boolean> {
+  try {
+    const client = (transaction as { connection?: PgClientLike }).connection;
+    if (typeof client?.getTransactionStatus !== 'function') return false;
+    if (client.readyForQuery === false && typeof client.query === 'function') {
+      await client.query('').catch(() => {});
+    }
+    return client.getTransactionStatus() === 'E';
+  } catch (error) {
+    debug('could not read the transaction status: %s', (error as Error)?.message);
+    return false; // The app's COMMIT goes ahead whatever this check meets.
+  }
 }
 
 function takeJobs(transaction: TrackedTransaction): PendingJob[] {

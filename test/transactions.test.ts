@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { createNamespace, destroyNamespace } from 'cls-hooked';
 import { Sequelize, type Transaction } from 'sequelize';
+import { broadcastSaved } from '../lib';
 import { BoardStream, Note, hookCalls, probe, savedFrame, setupNotes } from './support/notes-app';
 import { startServer, type TestServer } from './support/chat-app';
 import { dialects, type Database } from './support/dialects';
@@ -363,6 +364,65 @@ describe('broadcasts and transactions (PostgreSQL only)', () => {
     expect(error?.name).to.equal('SequelizeUniqueConstraintError');
     await settle(150);
     expect(board.events).to.have.length(0);
+  });
+
+  /** Runs a statement PostgreSQL refuses, in `transaction`, and swallows the error as an app might. */
+  async function failStatement(transaction: Transaction): Promise<void> {
+    const failed = await db!.sequelize.query('SELECT 1 / 0', { transaction }).then(
+      () => false,
+      () => true,
+    );
+    expect(failed).to.equal(true);
+  }
+
+  it('sends nothing when a failed statement makes COMMIT roll the transaction back', async () => {
+    const board = await watchBoard();
+    const transaction = await db!.sequelize.transaction();
+    const note = await Note.create({ slug: 'a', body: 'never stored' }, { transaction });
+    await failStatement(transaction);
+
+    await transaction.commit(); // PostgreSQL answers ROLLBACK, and Sequelize reports no error.
+    expect(await Note.count()).to.equal(0);
+    broadcastSaved(note, { transaction });
+    await settle(150);
+    expect(board.events).to.have.length(0);
+    expect(hookCalls).to.deep.equal([]);
+
+    const after = await Note.create({ slug: 'b', body: 'after' });
+    await board.waitForEvents(1);
+    await settle(150);
+    expect(board.data).to.deep.equal([savedFrame(after.id, true, 'after')]);
+  });
+
+  it('sends nothing for a managed transaction whose callback swallowed a failed statement', async () => {
+    const board = await watchBoard();
+    await db!.sequelize.transaction(async (transaction) => {
+      await Note.create({ slug: 'a', body: 'never stored' }, { transaction });
+      await failStatement(transaction);
+    });
+    expect(await Note.count()).to.equal(0);
+    await settle(150);
+    expect(board.events).to.have.length(0);
+  });
+
+  it('sends the writes kept when a rollback to a savepoint recovered from a failed statement', async () => {
+    const board = await watchBoard();
+    const transaction = await db!.sequelize.transaction();
+    const kept = await Note.create({ slug: 'a', body: 'kept' }, { transaction });
+    const savepoint = await db!.sequelize.transaction({ transaction });
+    await Note.create({ slug: 'b', body: 'undone' }, { transaction: savepoint });
+    await failStatement(savepoint);
+    await savepoint.rollback();
+    const later = await Note.create({ slug: 'c', body: 'later' }, { transaction });
+
+    await transaction.commit();
+    expect(await Note.count()).to.equal(2);
+    await board.waitForEvents(2);
+    await settle(150);
+    expect(board.data).to.deep.equal([
+      savedFrame(kept.id, true, 'kept'),
+      savedFrame(later.id, true, 'later'),
+    ]);
   });
 
   it('delivers in commit order, even when the first onSave awaits longer', async () => {
