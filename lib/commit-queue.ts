@@ -12,7 +12,7 @@ const OUTCOME = Symbol('turbo-express:outcome');
 const SPAN = Symbol('turbo-express:savepoint-span');
 
 /** How a watched transaction really ended, as its wrapped commit and rollback saw it. */
-type Outcome = 'committed' | 'commit-failed' | 'rolled-back';
+type Outcome = 'committing' | 'committed' | 'commit-failed' | 'rolled-back';
 
 interface TrackedTransaction extends Transaction {
   parent?: TrackedTransaction | null;
@@ -139,7 +139,7 @@ export function runAfterCommit(transaction: Transaction | null | undefined, job:
   while (root.parent) root = root.parent;
   if (tracked !== root && isRolledBack(tracked)) {
     debug('dropped a job for a savepoint that was rolled back');
-  } else if (!root.finished) {
+  } else if (!root.finished || root[OUTCOME] === 'committing') {
     watch(root);
     const seq = root[QUEUED]!;
     for (const savepoint of savepointsOf(root)) watchSavepoint(savepoint, root, seq);
@@ -189,6 +189,8 @@ function watch(transaction: TrackedTransaction): void {
   transaction.commit = async function commitThenBroadcast(this: TrackedTransaction) {
     if (transaction.finished) return commit.call(this); // Sequelize refuses a second end.
     const aborted = await abortedOnServer(transaction);
+    // Sequelize marks it finished before the COMMIT is answered: jobs queued meanwhile wait too.
+    transaction[OUTCOME] = 'committing';
     try {
       await commit.call(this);
     } catch (error) {

@@ -366,6 +366,46 @@ describe('broadcasts and transactions (PostgreSQL only)', () => {
     expect(board.events).to.have.length(0);
   });
 
+  /** Calls `commit()` and waits until Sequelize marks the transaction finished, COMMIT unanswered. */
+  async function commitStarted(transaction: Transaction): Promise<{ answered: Promise<unknown> }> {
+    const committing = transaction.commit().then(
+      () => null,
+      (reason: Error) => reason,
+    );
+    while (!transaction.finished) await new Promise((resolve) => setImmediate(resolve));
+    return { answered: committing }; // Wrapped: an async function would wait for a returned promise.
+  }
+
+  it('holds an explicit broadcast made while COMMIT runs until it is answered', async () => {
+    const board = await watchBoard();
+    const transaction = await db!.sequelize.transaction();
+    const note = await Note.create({ slug: 'a', body: 'kept' }, { transaction });
+    const commit = await commitStarted(transaction);
+    expect(transaction.finished).to.equal('commit');
+    broadcastSaved(note, { transaction });
+    expect(await commit.answered).to.equal(null);
+    await board.waitForEvents(2);
+    await settle(150);
+    expect(board.data).to.deep.equal([
+      savedFrame(note.id, true, 'kept'),
+      savedFrame(note.id, false, 'kept'),
+    ]);
+  });
+
+  it('drops an explicit broadcast made while a COMMIT that fails runs', async () => {
+    const board = await watchBoard();
+    console.warn = () => {};
+    const transaction = await db!.sequelize.transaction();
+    const note = await Note.create({ slug: 'a', body: 'same' }, { transaction });
+    await Note.create({ slug: 'b', body: 'same' }, { transaction });
+    const commit = await commitStarted(transaction);
+    broadcastSaved(note, { transaction });
+    const error = (await commit.answered) as Error | null;
+    expect(error?.name).to.equal('SequelizeUniqueConstraintError');
+    await settle(150);
+    expect(board.events).to.have.length(0);
+  });
+
   /** Runs a statement PostgreSQL refuses, in `transaction`, and swallows the error as an app might. */
   async function failStatement(transaction: Transaction): Promise<void> {
     const failed = await db!.sequelize.query('SELECT 1 / 0', { transaction }).then(
