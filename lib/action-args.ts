@@ -28,13 +28,45 @@ export interface RefreshOptions {
 /** The two ways to call a content action: (partial, locals, options) or one object. */
 export type ContentArgs = [string, Locals, ActionOptions] | [ActionWithContent];
 
+/** The option keys each kind of call takes; anything else is a mistake worth an error. */
+const TARGET_KEYS = ['target', 'targets'] as const;
+const ACTION_KEYS = [...TARGET_KEYS, 'method'] as const;
+const CONTENT_KEYS = ['template', 'locals', 'html'] as const;
+/** The keys of `refresh()`. */
+export const REFRESH_KEYS = ['method', 'scroll', 'requestId'] as const;
+/** The keys of `remove()`. */
+export const REMOVE_KEYS = TARGET_KEYS;
+
+/**
+ * Refuses an option key the call does not take, such as `tagret` or Rails' `partial`: dropped in
+ * silence, it would send something else than the caller meant.
+ */
+export function refuseUnknownKeys(
+  action: string,
+  options: object,
+  ...allowed: (readonly string[])[]
+): void {
+  for (const key of Object.keys(options)) {
+    if (!allowed.some((keys) => keys.includes(key))) {
+      const known = allowed.flat().join(', ');
+      throw new TurboExpressError(
+        ErrorCodes.INVALID_OPTION,
+        `${action}() takes no option ${JSON.stringify(key)}; it takes ${known}`,
+        { action },
+      );
+    }
+  }
+}
+
 /** Reads the arguments of a content action into its content and its attributes. */
 export function splitArgs(
   action: TurboStreamAction,
   args: ContentArgs,
 ): { content: ContentOptions; attributes: TurboStreamAttributes } {
   if (typeof args[0] === 'string') {
-    const [template, locals, options] = args as [string, Locals, ActionOptions];
+    const [template, locals, options = {}] = args as [string, Locals, ActionOptions?];
+    if (options !== null && typeof options === 'object')
+      refuseUnknownKeys(action, options, ACTION_KEYS);
     return { content: { template, locals }, attributes: toAttributes(options ?? {}) };
   }
   const given = args[0];
@@ -46,6 +78,7 @@ export function splitArgs(
       { action },
     );
   }
+  refuseUnknownKeys(action, given, ACTION_KEYS, CONTENT_KEYS);
   const { template, locals, html, ...options } = given;
   return { content: dropUndefined({ template, locals, html }), attributes: toAttributes(options) };
 }

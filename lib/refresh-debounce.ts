@@ -1,5 +1,5 @@
 import createDebug from 'debug';
-import { dropUndefined, type RefreshOptions } from './action-args';
+import { dropUndefined, refuseUnknownKeys, REFRESH_KEYS, type RefreshOptions } from './action-args';
 import { activeBroadcaster } from './broadcaster';
 import { currentContext, runWithContext } from './context';
 import { ErrorCodes, TurboExpressError } from './errors';
@@ -47,7 +47,9 @@ const pending = new Map<string, PendingRefresh>();
  * does not refresh itself; changes from different requests make one refresh each. Nothing is
  * scheduled inside `withoutBroadcasts()`. The timer never keeps the process alive.
  */
-export function refreshLater(stream: Refreshable, options: RefreshLaterOptions = {}): void {
+export function refreshLater(stream: Refreshable, given: RefreshLaterOptions = {}): void {
+  const options = given ?? {};
+  refuseUnknownKeys('refreshLater', options, REFRESH_KEYS, ['delay']);
   const { delay = DEFAULT_REFRESH_DELAY, ...refreshOptions } = options;
   if (typeof delay !== 'number' || !Number.isFinite(delay) || delay < 0) {
     throw new TurboExpressError(

@@ -2,6 +2,9 @@ import type { Request } from 'express';
 import {
   dropUndefined,
   pickTarget,
+  refuseUnknownKeys,
+  REFRESH_KEYS,
+  REMOVE_KEYS,
   splitArgs,
   type ActionOptions,
   type ActionWithContent,
@@ -127,6 +130,7 @@ export class Stream {
    * sends `<turbo-stream action="remove" target="message-7"></turbo-stream>`.
    */
   async remove(options: TargetOptions): Promise<boolean> {
+    refuseUnknownKeys('remove', options ?? {}, REMOVE_KEYS);
     return activeBroadcaster().broadcast(this.name, 'remove', pickTarget(options ?? {}));
   }
 
@@ -134,7 +138,9 @@ export class Stream {
    * Asks every subscribed page to reload itself, except the page whose request caused it.
    * Sends `<turbo-stream action="refresh" request-id="..."></turbo-stream>`.
    */
-  async refresh(options: RefreshOptions = {}): Promise<boolean> {
+  async refresh(given: RefreshOptions = {}): Promise<boolean> {
+    const options = given ?? {};
+    refuseUnknownKeys('refresh', options, REFRESH_KEYS);
     const requestId = options.requestId ?? currentRequestId();
     const attributes = { method: options.method, scroll: options.scroll, requestId };
     return activeBroadcaster().broadcast(this.name, 'refresh', dropUndefined(attributes));

@@ -3,6 +3,9 @@ import {
   splitArgs,
   pickTarget,
   dropUndefined,
+  refuseUnknownKeys,
+  REFRESH_KEYS,
+  REMOVE_KEYS,
   type ActionOptions,
   type ActionWithContent,
   type ContentArgs,
@@ -97,11 +100,14 @@ export class TurboStreamResponse {
 
   /** Adds a remove action: `<turbo-stream action="remove" target="..."></turbo-stream>`. */
   remove(options: TargetOptions): this {
+    refuseUnknownKeys('remove', options ?? {}, REMOVE_KEYS);
     return this.add('remove', pickTarget(options ?? {}), '');
   }
 
   /** Adds a refresh action. */
-  refresh(options: RefreshOptions = {}): this {
+  refresh(given: RefreshOptions = {}): this {
+    const options = given ?? {};
+    refuseUnknownKeys('refresh', options, REFRESH_KEYS);
     const requestId = options.requestId ?? currentRequestId();
     const attributes = dropUndefined({ method: options.method, scroll: options.scroll, requestId });
     return this.add('refresh', attributes, '');
