@@ -103,7 +103,8 @@ export function turboStreams(options: TurboStreamsOptions = {}): TurboStreamsMid
   const discovered = Promise.all(resolved.discover.map((folder) => discoverStreams(folder)));
 
   const broker = resolved.broker ?? new MemoryBroker(resolved.history);
-  const renderer = new Renderer(resolved.views);
+  const renderer = new Renderer(resolved.views ?? 'views');
+  let viewsChosen = resolved.views !== null;
   const broadcaster = new Broadcaster(renderer, broker, resolved.onError ?? logBroadcastError);
   installBroadcaster(broadcaster);
   configureHookQueue(resolved.hookTimeout, function reportSlowHook(waited) {
@@ -162,6 +163,10 @@ export function turboStreams(options: TurboStreamsOptions = {}): TurboStreamsMid
     res: Response,
     next: NextFunction,
   ) {
+    if (!viewsChosen) {
+      viewsChosen = true;
+      useAppViews(renderer, req);
+    }
     if (req.method === 'GET' && req.path.startsWith(prefix)) {
       const token = req.path.slice(prefix.length);
       if (token.length > 0 && !token.includes('/')) {
@@ -209,4 +214,16 @@ export function turboStreams(options: TurboStreamsOptions = {}): TurboStreamsMid
     },
   });
   return middleware;
+}
+
+/**
+ * Reads partials from the Express app's `views` setting (its first folder, when it is a list), as
+ * the app's own `res.render()` does, when turboStreams() was given no `views` of its own.
+ */
+function useAppViews(renderer: Renderer, req: Request): void {
+  const setting: unknown = (req.app as { get?: (name: string) => unknown } | undefined)?.get?.(
+    'views',
+  );
+  const folder = Array.isArray(setting) ? (setting[0] as unknown) : setting;
+  if (typeof folder === 'string' && folder.length > 0) renderer.useViews(folder);
 }

@@ -14,7 +14,11 @@ export interface TurboStreamsOptions {
   secret?: string | undefined;
   /** Where the SSE endpoints are mounted. Defaults to `'/turbo-streams'`. */
   path?: string | undefined;
-  /** The folder partial names are relative to. Defaults to `'views'` in the working directory. */
+  /**
+   * The folder partial names are relative to. Defaults to the Express app's own `views` setting
+   * (its first folder if a list), read at the first request; before it, and when the app has
+   * none, `'views'` in the working directory, Express's own default.
+   */
   views?: string | undefined;
   /** Delivers messages between processes. Defaults to an in-process `MemoryBroker`. */
   broker?: Broker | undefined;
@@ -72,8 +76,8 @@ export interface TurboStreamsOptions {
   checkTimeout?: number | null | undefined;
   /**
    * Folders searched for `streams.ts` / `streams.js` files whose exported stream classes are
-   * registered; `null` for none. Defaults to the folder of the entry script, unless it lies in
-   * node_modules.
+   * registered; `null` for none. Defaults to the folder of the entry script (the one above it
+   * when that folder is `bin`, as in `bin/www`), unless it lies in node_modules.
    */
   discover?: string | string[] | null | undefined;
   /**
@@ -89,7 +93,8 @@ export interface TurboStreamsOptions {
 export interface ResolvedOptions {
   secret: string;
   path: string;
-  views: string;
+  /** Null when not given: the app's `views` setting is used. */
+  views: string | null;
   broker: Broker | undefined;
   history: HistoryOptions;
   currentUser: (req: Request) => unknown;
@@ -129,7 +134,7 @@ export function resolveOptions(options: TurboStreamsOptions = {}): ResolvedOptio
   return {
     secret: resolveSecret(options.secret),
     path: resolvePath(options.path),
-    views: path.resolve(optionalString(options.views, 'views') ?? 'views'),
+    views: optionalPath(options.views),
     broker: options.broker,
     history: resolveHistory(options.history),
     currentUser: optionalFunction(options.currentUser, 'currentUser') ?? defaultCurrentUser,
@@ -177,12 +182,29 @@ function resolvePath(value: unknown): string {
   return given.replace(/\/+$/, '') || '/';
 }
 
+function optionalPath(value: unknown): string | null {
+  const given = optionalString(value, 'views');
+  return given === undefined ? null : path.resolve(given);
+}
+
+/**
+ * The folder discovery searches by default: the entry script's, or its parent when the script
+ * sits in `bin/` (Express's generated `bin/www`, which loads `../app`). None for a script in
+ * node_modules (a test runner, a CLI).
+ */
+export function appFolderOf(entryScript: string | undefined): string | null {
+  if (entryScript === undefined || entryScript.split(path.sep).includes('node_modules')) {
+    return null;
+  }
+  const folder = path.dirname(path.resolve(entryScript));
+  return path.basename(folder) === 'bin' ? path.dirname(folder) : folder;
+}
+
 function resolveDiscover(value: unknown): string[] {
   if (value === null) return [];
   if (value === undefined) {
-    const entry = process.argv[1];
-    const isApp = entry !== undefined && !entry.split(path.sep).includes('node_modules');
-    return isApp ? [path.dirname(path.resolve(entry))] : [];
+    const folder = appFolderOf(process.argv[1]);
+    return folder === null ? [] : [folder];
   }
   const folders = Array.isArray(value) ? value : [value];
   for (const folder of folders) {

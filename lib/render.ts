@@ -17,7 +17,7 @@ export type Locals = Record<string, unknown>;
  * broadcast costs one call of that function however many pages are listening.
  */
 export class Renderer {
-  readonly viewsDir: string;
+  private folder: string;
   /** Compiled partials by name; a name and its spellings (`x`, `x.pug`, `./x`) share one file. */
   private readonly compiled = new Map<string, pug.compileTemplate>();
   /** Compiled partials by file, so each file is compiled once whatever name reached it. */
@@ -25,7 +25,21 @@ export class Renderer {
 
   /** @param viewsDir The folder partial names are relative to, like Express's `views`. */
   constructor(viewsDir: string) {
-    this.viewsDir = path.resolve(viewsDir);
+    this.folder = path.resolve(viewsDir);
+  }
+
+  /** The folder partial names are relative to. */
+  get viewsDir(): string {
+    return this.folder;
+  }
+
+  /** Reads partials from `viewsDir` from now on; those compiled from the old folder are dropped. */
+  useViews(viewsDir: string): void {
+    const folder = path.resolve(viewsDir);
+    if (folder === this.folder) return;
+    debug('partials from %s', folder);
+    this.folder = folder;
+    this.clear();
   }
 
   /**

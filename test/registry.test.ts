@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { expect } from 'chai';
+import { appFolderOf } from '../lib/options';
 import { DataTypes, Model, Sequelize } from 'sequelize';
 import {
   discoverStreams,
@@ -173,5 +174,14 @@ describe('discoverStreams', () => {
     expect(() => discoverStreams(path.join(fixtures, 'broken')))
       .to.throw(/Could not load the streams file .*broken.streams\.ts: this streams file is broken/)
       .with.property('code', ErrorCodes.DISCOVERY_FAILED);
+  });
+});
+
+describe('the folder discovery searches by default', () => {
+  it("is the entry script's, or the app's above bin/www, and none inside node_modules", () => {
+    expect(appFolderOf('/srv/chat/server.js')).to.equal('/srv/chat');
+    expect(appFolderOf('/srv/chat/bin/www')).to.equal('/srv/chat');
+    expect(appFolderOf('/srv/chat/node_modules/mocha/bin/mocha.js')).to.equal(null);
+    expect(appFolderOf(undefined)).to.equal(null);
   });
 });

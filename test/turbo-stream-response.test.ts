@@ -2,7 +2,16 @@ import express from 'express';
 import path from 'node:path';
 import request from 'supertest';
 import { expect } from 'chai';
-import { acceptsTurboStream, turboStreams, type TurboStreamsMiddleware } from '../lib';
+import {
+  acceptsTurboStream,
+  ErrorCodes,
+  Stream,
+  turboStreams,
+  type TurboExpressError,
+  type TurboStreamsMiddleware,
+} from '../lib';
+import { Renderer } from '../lib/render';
+import { TurboStreamResponse } from '../lib/turbo-stream-response';
 
 describe('res.turboStream', () => {
   let turbo: TurboStreamsMiddleware;
@@ -89,5 +98,100 @@ describe('acceptsTurboStream', () => {
       .set('Accept', 'text/vnd.turbo-stream.html, text/html, application/xhtml+xml');
     const plain = await request(app).get('/').set('Accept', 'text/html');
     expect([turboForm.body, plain.body]).to.deep.equal([true, false]);
+  });
+});
+
+describe('where partials are read from', () => {
+  const fixtures = path.join(__dirname, 'fixtures', 'views');
+  let turbo: TurboStreamsMiddleware | undefined;
+
+  afterEach(async () => {
+    await turbo?.close();
+    turbo = undefined;
+  });
+
+  function appWithViews(setting: string | string[], options: { views?: string } = {}) {
+    const app = express();
+    app.set('env', 'test'); // Express's error handler logs nothing in tests.
+    app.set('views', setting);
+    turbo = turboStreams({ secret: 'test-secret', discover: null, ...options });
+    app.use(turbo);
+    app.post('/x', (_req, res) => {
+      res.turboStream.append('widgets/label', { label: 'a' }, { target: 't' }).send();
+    });
+    return app;
+  }
+
+  const expected =
+    '<turbo-stream action="append" target="t"><template><span class="label">a</span></template></turbo-stream>';
+
+  it("uses the app's views setting when given no views of its own", async () => {
+    const response = await request(appWithViews(fixtures)).post('/x');
+    expect(response.status).to.equal(200);
+    expect(response.text).to.equal(expected);
+  });
+
+  it('uses the first folder of a list, as Express looks there first', async () => {
+    const response = await request(appWithViews([fixtures, '/nowhere'])).post('/x');
+    expect(response.text).to.equal(expected);
+  });
+
+  it("prefers its own views option to the app's setting", async () => {
+    const app = appWithViews('/nowhere', { views: fixtures });
+    expect((await request(app).post('/x')).text).to.equal(expected);
+    const elsewhere = appWithViews(fixtures, { views: '/nowhere' });
+    const failed = await request(elsewhere).post('/x');
+    expect(failed.status).to.equal(500);
+  });
+});
+
+describe('action options', () => {
+  let turbo: TurboStreamsMiddleware;
+
+  beforeEach(() => {
+    turbo = turboStreams({
+      secret: 'test-secret',
+      views: path.join(__dirname, 'fixtures', 'views'),
+      discover: null,
+    });
+  });
+
+  afterEach(() => turbo.close());
+
+  class Lobby extends Stream {}
+
+  it('refuses a key an action does not take, naming the keys it takes', async () => {
+    const lobby = new Lobby();
+    const refusals = [
+      lobby.append('widgets/label', {}, { tagret: 'x' } as never),
+      lobby.append({ target: 'x', partial: 'widgets/label' } as never),
+      lobby.remove({ target: 'x', scroll: 'reset' } as never),
+      lobby.refresh({ morph: true } as never),
+      lobby.broadcast('update', { target: 'x', html: '1', requestId: 'r' }),
+    ].map((sent) =>
+      sent.then(
+        () => null,
+        (error: TurboExpressError) => error,
+      ),
+    );
+    const errors = await Promise.all(refusals);
+    expect(errors.map((error) => error?.code)).to.deep.equal(
+      Array(5).fill(ErrorCodes.INVALID_OPTION),
+    );
+    expect(errors.map((error) => error?.message)).to.deep.equal([
+      'append() takes no option "tagret"; it takes target, targets, method',
+      'append() takes no option "partial"; it takes target, targets, method, template, locals, html',
+      'remove() takes no option "scroll"; it takes target, targets',
+      'refresh() takes no option "morph"; it takes method, scroll, requestId',
+      'update() takes no option "requestId"; it takes target, targets, method, template, locals, html',
+    ]);
+    expect(() => lobby.refreshLater({ wait: 10 } as never)).to.throw(
+      'refreshLater() takes no option "wait"; it takes method, scroll, requestId, delay',
+    );
+  });
+
+  it('refuses an unknown key in res.turboStream too', () => {
+    const response = new TurboStreamResponse({ locals: {} } as never, new Renderer('views'));
+    expect(() => response.remove({ id: 'x' } as never)).to.throw('remove() takes no option "id"');
   });
 });
