@@ -124,6 +124,20 @@ export class Subscriptions {
   private async subscribe(req: Request, res: Response, token: string): Promise<void> {
     const { options, signer, broker, hub } = this.context;
     if (this.isClosed) return refuse(res, 503, 'shutting down');
+    // A request pipelined behind another response on its socket has no socket of its own yet,
+    // and its response never emits 'close'. It is checked once it has one, so that the access
+    // it is granted is the user's at that time, not when it was queued, and it holds nothing
+    // meanwhile. Browsers never pipeline: a second one queued on a socket closes the connection,
+    // as queued requests that write nothing would otherwise pile up without bound.
+    if (res.socket === null) {
+      if (waitingOn.has(req.socket)) {
+        debug('a second subscription pipelined on one connection: closing it');
+        req.socket.destroy();
+        return;
+      }
+      const isAssigned = await this.whilePending(res, () => socketAssigned(req, res));
+      if (!isAssigned || !this.goesOn(req, res)) return;
+    }
     const verified = signer.verify(token);
     if (verified === null) return refuse(res, 403, 'bad stream name');
 
@@ -144,13 +158,6 @@ export class Subscriptions {
     // A check that ran out of time grants nothing.
     if (stream === 'forbidden' || stream === 'timed out') {
       return refuse(res, 403, `userPassesTest ${stream}`);
-    }
-
-    // A request pipelined behind another response on its socket has no socket of its own yet,
-    // and its response never emits 'close': wait for the socket, or give up when it closes.
-    if (res.socket === null) {
-      const isAssigned = await this.whilePending(res, () => socketAssigned(req, res));
-      if (!isAssigned || !this.goesOn(req, res)) return;
     }
 
     const { maxQueuedBytes, stallTimeout, recheckInterval } = options;
