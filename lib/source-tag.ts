@@ -32,8 +32,8 @@ export function createSourceTagHelper(
     const base = `${req.baseUrl ?? ''}${options.path === '/' ? '' : options.path}`;
     return function turboStreamFrom(source, attributes = {}) {
       const name = streamOf(source).name;
-      const token = signer.sign(name, options.tokenTtl);
-      const src = `${base}/${token}?after=${encodeURIComponent(position)}`;
+      const token = signer.sign(name, { ttl: options.tokenTtl, after: position });
+      const src = `${base}/${token}`;
       const extra = Object.entries(attributes)
         .map(([key, value]) => ` ${escapeAttributeName(key)}="${escapeHtml(String(value))}"`)
         .join('');

@@ -34,8 +34,8 @@ export interface SubscriptionsContext {
 
 /**
  * Opens SSE subscriptions: `GET <path>/<signed name>` verified, resolved and authorised, then
- * headers and `retry:` at once, what the page missed (from `Last-Event-ID` or the render position
- * `?after=`), then live messages. Answers 403 for a bad name or a failed or timed-out check, 404
+ * headers and `retry:` at once, what the page missed (after `Last-Event-ID` or the render position
+ * signed into the name, never before the latter), then live messages. Answers 403 for a bad name or a failed or timed-out check, 404
  * for a row that no longer exists, one refresh for a class this process has not registered, a
  * bare `retry:` (reconnect later) while the broker has not started within `checkTimeout`, and 503
  * once closed.
@@ -164,8 +164,8 @@ export class Subscriptions {
     // Express gives every request a hidden class of its own (about 1 KB): kept only for re-checks.
     const kept = recheckInterval === null ? null : req;
     const connection = new Connection(kept, res, stream, hub, maxQueuedBytes, stallTimeout);
-    const afterId = replayPositionOf(req);
-    if (typeof afterId === 'string' && this.compareIds !== undefined) {
+    const afterId = replayPositionOf(req, verified.after, this.compareIds);
+    if (afterId !== undefined && this.compareIds !== undefined) {
       connection.skipThrough(afterId, this.compareIds);
     }
     // From here every live message is held, and the gap position is taken in the same turn, so a
@@ -230,7 +230,7 @@ export class Subscriptions {
   /**
    * Answers a subscription that waited `checkTimeout` for the broker to start with `retry:` and
    * the end of the stream: EventSource reconnects after `retry` ms, where a 503 would make it give
-   * up for good. The reconnection replays from its `?after=` position like any other.
+   * up for good. The reconnection replays from its render position like any other.
    */
   private answerNotReady(res: Response): void {
     debug('the broker has not started yet: asking the client to reconnect');
@@ -339,17 +339,25 @@ function isGone(req: Request, res: Response): boolean {
 }
 
 /**
- * The id replay starts after: `Last-Event-ID`, else the render position in `?after=`.
- * `undefined` when there is neither (only live messages), `null` for a position that cannot be
- * one id (`?after=` empty or repeated), which is a gap like any other id the history cannot place.
+ * The id replay starts after: the signed render position, or `Last-Event-ID` when the browser
+ * reconnects, but never an id before the render position: what was broadcast before the page
+ * was rendered (a deleted message, an edit's earlier text, messages from before the user was let
+ * in) is not the page's to see. An id that cannot be placed against it (another epoch, garbage)
+ * is left to the broker, which answers a gap. `undefined` when there is neither: only live
+ * messages.
  */
-function replayPositionOf(req: Request): string | null | undefined {
+function replayPositionOf(
+  req: Request,
+  renderedAt: string | null,
+  compareIds: CompareIds | undefined,
+): string | undefined {
   const lastEventId = req.get('last-event-id');
   // EventSource sends no Last-Event-ID rather than an empty one; read an empty one as absent.
-  if (lastEventId !== undefined && lastEventId.length > 0) return lastEventId;
-  const after: unknown = req.query.after;
-  if (after === undefined) return undefined;
-  return typeof after === 'string' && after.length > 0 ? after : null;
+  if (lastEventId === undefined || lastEventId.length === 0) return renderedAt ?? undefined;
+  if (renderedAt === null) return lastEventId;
+  const order = compareIds === undefined ? null : compareIds(lastEventId, renderedAt);
+  if (order === null) return lastEventId;
+  return order < 0 ? renderedAt : lastEventId;
 }
 
 /**

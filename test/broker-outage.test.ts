@@ -59,6 +59,22 @@ for (const outage of cases) {
       return client;
     }
 
+    /**
+     * Reconnects as EventSource does: the same `src` (rendered by whichever process served the
+     * page) with the last id seen, here to `worker`'s address.
+     */
+    async function reconnect(
+      left: SseClient,
+      worker: Worker,
+      lastEventId = left.events[left.events.length - 1].id!,
+    ): Promise<SseClient> {
+      const { pathname } = new URL(left.url);
+      const headers = { 'last-event-id': lastEventId };
+      const client = await SseClient.open(`${worker.url}${pathname}`, headers);
+      clients.push(client);
+      return client;
+    }
+
     beforeEach(async function () {
       requireService(this, outage.isAvailable(), outage.missing);
       server = await outage.start();
@@ -130,7 +146,7 @@ for (const outage of cases) {
       ).to.equal(true);
 
       // A client that left before the outage comes back to the other process.
-      const back = await subscribe(second, { 'last-event-id': leftAt });
+      const back = await reconnect(watchers[0], second, leftAt);
       await back.waitForEvents(1, 10_000);
       await new Promise((resolve) => setTimeout(resolve, 200));
       if (outage.keepsHistory) {

@@ -89,4 +89,37 @@ describe('the example chat in Chromium', function () {
     expect(await elsewhere.innerHTML('#messages')).to.equal(untouched);
     expect(await messageTexts(elsewhere)).to.deep.equal([]);
   });
+
+  it("refuses to let another user edit or delete someone's message, and shows no change", async () => {
+    const page = await context.newPage();
+    await page.goto('/rooms/1');
+    await waitForSubscription(page);
+    await page.fill('#new_message input[name=body]', 'Only mine to change');
+    await page.click('#new_message button');
+    const mine = page.locator('#messages li', { hasText: 'Only mine to change' });
+    await mine.waitFor({ timeout: 2000 });
+    const id = (await mine.getAttribute('id'))!.replace('message-', '');
+
+    const signIn = await fetch(`${example.url}/login`, {
+      method: 'POST',
+      body: new URLSearchParams({ name: 'mallory' }),
+      redirect: 'manual',
+    });
+    const cookie = signIn.headers.get('set-cookie')!.split(';')[0];
+    const asMallory = (path: string, body: Record<string, string> = {}) =>
+      fetch(`${example.url}${path}`, {
+        method: 'POST',
+        headers: { cookie },
+        body: new URLSearchParams(body),
+        redirect: 'manual',
+      });
+    const edit = await asMallory(`/messages/${id}`, { body: 'Changed by someone else' });
+    const remove = await asMallory(`/messages/${id}/delete`);
+    expect([edit.status, remove.status]).to.deep.equal([403, 403]);
+    expect(await remove.text()).to.equal('Only the author of a message can edit or delete it');
+
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await messageTexts(page)).to.include('Only mine to change');
+    expect(await messageTexts(page)).not.to.include('Changed by someone else');
+  });
 });

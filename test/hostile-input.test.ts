@@ -50,9 +50,18 @@ describe('hostile input', () => {
       ['signed with another secret', () => new StreamNameSigner('other').sign('GuestbookStream')],
       [
         'expired',
-        () => new StreamNameSigner('test-secret').sign('GuestbookStream', 1, Date.now() - 10),
+        () =>
+          new StreamNameSigner('test-secret').sign('GuestbookStream', {
+            ttl: 1,
+            now: Date.now() - 10,
+          }),
       ],
       ['10 KB long', () => 'a'.repeat(10 * 1024)],
+      [
+        'an HMAC of the name with the right secret but not made for a stream name',
+        () =>
+          `${payload}.${crypto.createHmac('sha256', 'test-secret').update(payload).digest('base64url')}`,
+      ],
     ];
     for (const [what, token] of cases) {
       it(`answers 403 for a stream name that is ${what}, opening no stream`, async () => {

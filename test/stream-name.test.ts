@@ -6,7 +6,11 @@ describe('StreamNameSigner', () => {
   const signer = new StreamNameSigner('secret-one');
 
   it('verifies what it signed', () => {
-    expect(signer.verify(signer.sign('Room:1'))).to.deep.equal({ name: 'Room:1', expiresAt: null });
+    expect(signer.verify(signer.sign('Room:1'))).to.deep.equal({
+      name: 'Room:1',
+      expiresAt: null,
+      after: null,
+    });
   });
 
   it('signs as base64url payload, a dot and a base64url HMAC', () => {
@@ -56,6 +60,7 @@ describe('StreamNameSigner', () => {
       '"Room:1"',
       '["Room:1", "soon"]',
       '["Room:1", 1, 2]',
+      '["Room:1", null, "a-1", 3]',
       'not json',
     ]) {
       const encoded = Buffer.from(payload).toString('base64url');
@@ -64,15 +69,36 @@ describe('StreamNameSigner', () => {
     }
   });
 
+  it('carries the render position it was signed with', () => {
+    const token = signer.sign('Room:1', { after: 'abc-7' });
+    expect(signer.verify(token)).to.deep.equal({ name: 'Room:1', expiresAt: null, after: 'abc-7' });
+  });
+
+  it('refuses a plain HMAC of the payload: only what was signed as a stream name verifies', () => {
+    const encoded = Buffer.from('["Room:1"]').toString('base64url');
+    const plain = crypto.createHmac('sha256', 'secret-one').update(encoded).digest('base64url');
+    expect(signer.verify(`${encoded}.${plain}`)).to.equal(null);
+    expect(signer.verify(`${encoded}.${hmac(encoded)}`)?.name).to.equal('Room:1');
+  });
+
   describe('with a time to live', () => {
     it('verifies until the expiry and refuses from then on', () => {
-      const token = signer.sign('Room:1', 1000, 5_000);
-      expect(signer.verify(token, 5_999)).to.deep.equal({ name: 'Room:1', expiresAt: 6_000 });
+      const token = signer.sign('Room:1', { ttl: 1000, now: 5_000 });
+      expect(signer.verify(token, 5_999)).to.deep.equal({
+        name: 'Room:1',
+        expiresAt: 6_000,
+        after: null,
+      });
       expect(signer.verify(token, 6_000)).to.equal(null);
     });
   });
 });
 
+/** Signs as the signer does, so that only what is signed is under test. */
 function hmac(encoded: string): string {
-  return crypto.createHmac('sha256', 'secret-one').update(encoded).digest('base64url');
+  return crypto
+    .createHmac('sha256', 'secret-one')
+    .update('turbo-express:stream-name:1\0')
+    .update(encoded)
+    .digest('base64url');
 }

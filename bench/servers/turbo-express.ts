@@ -4,8 +4,8 @@
  * the Pug partial rendered once -> MemoryBroker -> the hub's SSE fan-out.
  *
  * GET /events is the real turbo-express endpoint: the request is rewritten, inside this server,
- * to the `src` that `res.locals.turboStreamFrom(room)` returns for it (a freshly signed stream
- * name plus `?after=<broker position>`), then handed to the turboStreams() middleware. So every
+ * to the `src` that `res.locals.turboStreamFrom(room)` returns for it (a freshly signed token
+ * holding the stream name and the broker position), then handed to the turboStreams() middleware. So every
  * subscriber pays what a page's subscription pays (HMAC sign and verify, `Room.findByPk`,
  * `userPassesTest`, replay check), minus the page render itself.
  *

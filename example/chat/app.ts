@@ -11,6 +11,8 @@ export interface ChatOptions {
   broker?: Broker;
 }
 
+const NOT_YOURS = 'Only the author of a message can edit or delete it';
+
 /** The chat: rooms, messages, and live updates to every page open on a room. */
 export function createChatApp({ secret, broker }: ChatOptions) {
   const app = express();
@@ -78,6 +80,7 @@ export function createChatApp({ secret, broker }: ChatOptions) {
   app.post('/messages/:id', async (req, res) => {
     const message = await Message.findByPk(req.params.id);
     if (message === null) return res.status(404).send('No such message');
+    if (message.author !== res.locals.user) return res.status(403).send(NOT_YOURS);
     const body = String(req.body.body ?? '').trim();
     if (body !== '') await message.update({ body });
     if (acceptsTurboStream(req)) return res.turboStream.send();
@@ -86,6 +89,9 @@ export function createChatApp({ secret, broker }: ChatOptions) {
 
   app.post('/messages/:id/delete', async (req, res) => {
     const message = await Message.findByPk(req.params.id);
+    if (message !== null && message.author !== res.locals.user) {
+      return res.status(403).send(NOT_YOURS);
+    }
     if (message !== null) await message.destroy();
     if (acceptsTurboStream(req)) return res.turboStream.send();
     res.redirect(303, message ? `/rooms/${message.roomId}` : '/');

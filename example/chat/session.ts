@@ -7,8 +7,16 @@ import type { Request, Response } from 'express';
  */
 const COOKIE = 'chat_user';
 
+/**
+ * Signs with a label of its own: the app's secret also signs turbo-express's stream names, and a
+ * value signed for one use must never pass for the other.
+ */
 function sign(value: string, secret: string): string {
-  return crypto.createHmac('sha256', secret).update(value).digest('base64url');
+  return crypto
+    .createHmac('sha256', secret)
+    .update('chat sign-in\0')
+    .update(value)
+    .digest('base64url');
 }
 
 export function currentUser(req: Request, secret: string): string | undefined {

@@ -11,12 +11,15 @@ export class SseClient {
   body = '';
   raw = '';
   ended = false;
+  /** The URL this client opened. */
+  url = '';
   private request: http.ClientRequest | null = null;
   private waiters: (() => void)[] = [];
 
   /** Opens `url` and resolves once the response headers arrived. */
   static open(url: string, headers: Record<string, string> = {}): Promise<SseClient> {
     const client = new SseClient();
+    client.url = url;
     return client.connect(url, headers).then(() => client);
   }
 
