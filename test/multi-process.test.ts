@@ -10,6 +10,7 @@ import {
   SHARED_POSTGRES_URL,
   SHARED_REDIS_URL,
 } from './support/servers';
+import { waitFor } from './support/wait';
 import { appendOf, Worker } from './support/workers';
 import type { BrokerSpec } from './support/worker';
 
@@ -77,10 +78,10 @@ for (const backend of backends) {
     async function reconnect(
       left: SseClient,
       worker: Worker,
-      lastEventId = left.events[left.events.length - 1].id!,
+      lastEventId = left.events.at(-1)?.id ?? '',
     ): Promise<SseClient> {
       const { pathname } = new URL(left.url);
-      const headers = { 'last-event-id': lastEventId };
+      const headers: Record<string, string> = lastEventId ? { 'last-event-id': lastEventId } : {};
       const client = await SseClient.open(`${worker.url}${pathname}`, headers);
       clients.push(client);
       return client;
@@ -190,6 +191,42 @@ for (const backend of backends) {
       await backend.flush(name);
       await first.write('after the flush');
       const back = await reconnect(leaving, second, lastEventId);
+      await back.waitForEvents(1, 10_000);
+      expect(back.data[0]).to.equal('<turbo-stream action="refresh"></turbo-stream>');
+    });
+
+    it('ends the streams of a process that stalled while what it had not read left the history, and replays nothing of it', async () => {
+      await Promise.all(workers.map((worker) => worker.stop()));
+      // Small history and log, so that messages leave them while the stalled process sleeps.
+      const spec: BrokerSpec = {
+        kind: backend.kind,
+        url: backend.url,
+        name,
+        history: { size: 2, maxAge: 1000 },
+        logSize: 10,
+      };
+      workers = await Promise.all([Worker.start(spec), Worker.start(spec)]);
+      const [first, stalled] = workers;
+      const watcher = await subscribe(stalled);
+      await watcher.waitUntil(() => watcher.retry !== undefined, 5000, 'the stream to open');
+
+      stalled.child.kill('SIGSTOP'); // A long GC pause, a frozen VM.
+      try {
+        const writes = backend.kind === 'redis' ? 300 : 5;
+        for (let n = 0; n < writes; n++) await first.write(`while stalled ${n}`);
+        await new Promise((resolve) => setTimeout(resolve, 2500)); // Pruning runs every second.
+      } finally {
+        stalled.child.kill('SIGCONT');
+      }
+
+      await watcher.waitUntil(() => watcher.ended, 10_000, 'the stalled process to end it');
+      // Told over IPC, which may arrive after the stream's end.
+      await waitFor(
+        () => stalled.errors.some((message) => /before this process read them/.test(message)),
+        5000,
+        'the report of the missed messages',
+      );
+      const back = await reconnect(watcher, stalled, watcher.events.at(-1)?.id ?? '');
       await back.waitForEvents(1, 10_000);
       expect(back.data[0]).to.equal('<turbo-stream action="refresh"></turbo-stream>');
     });

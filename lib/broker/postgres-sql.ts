@@ -60,7 +60,11 @@ export function postgresStatements(table: string): PostgresStatements {
         pg_notify($3, inserted.id::text)
       FROM inserted`,
     forgetFloors: `DELETE FROM ${floors}`,
-    fetch: `SELECT id, stream, data FROM ${table} WHERE id > $1 OR id = 0 ORDER BY id LIMIT $2 + 1`,
+    // Row -1 carries the newest id ever pruned: a reader behind it lost the rows it did not read.
+    fetch: `SELECT id, stream, data FROM ${table} WHERE id > $1 OR id = 0
+      UNION ALL
+      SELECT -1, '', COALESCE(max(floor), 0)::text FROM ${floors}
+      ORDER BY id LIMIT $2 + 2`,
     // One statement, so the epoch, the floors and the rows come from one snapshot.
     replay: `SELECT 'epoch' AS kind, id, data FROM ${table} WHERE id = 0
       UNION ALL

@@ -77,8 +77,11 @@ export class PostgresBroker implements Broker {
   private listener: Client | null = null;
   private deliver: DeliverFn | null = null;
   private onError: BrokerErrorFn = () => {};
+  private onMissed: () => void = () => {};
   private epoch = 'none';
   private lastId = 0;
+  /** The newest pruned id this process has already told its clients it missed. */
+  private missedUpTo = 0;
   private isRunning = false;
   private isDown = false;
   private fetching: Promise<void> | null = null;
@@ -121,9 +124,10 @@ export class PostgresBroker implements Broker {
     this.pool.on('error', (error) => this.lost(error));
   }
 
-  async start(deliver: DeliverFn, onError: BrokerErrorFn): Promise<void> {
+  async start(deliver: DeliverFn, onError: BrokerErrorFn, onMissed?: () => void): Promise<void> {
     this.deliver = deliver;
     this.onError = onError;
+    this.onMissed = onMissed ?? (() => {});
     this.isRunning = true;
     // PostgreSQL may be away at boot: wait for it, reporting once, rather than fail for good.
     let delay = RECONNECT_FIRST;
@@ -272,16 +276,29 @@ export class PostgresBroker implements Broker {
       const listener = this.listener;
       if (listener === null || !this.isRunning) return;
       const { rows } = await listener.query(this.sql.fetch, [this.lastId, FETCH_BATCH]);
+      const prunedRow = rows[0]?.id === '-1' ? rows.shift() : undefined;
       const epochRow = rows[0]?.id === '0' ? rows.shift() : undefined;
       const epoch = epochRow?.data ?? 'none';
       if (epoch !== this.epoch) {
         debug('new epoch %s (was %s): the table was truncated', epoch, this.epoch);
         this.epoch = epoch;
         // A truncated table may number its rows from 1 again: read it from the start.
+        this.missedUpTo = 0;
         if (this.lastId !== 0) {
           this.lastId = 0;
           continue;
         }
+      }
+      const prunedUpTo = Number(prunedRow?.data ?? 0);
+      if (prunedUpTo > this.lastId && prunedUpTo > this.missedUpTo) {
+        // Pruned before this process read them (it stalled, or its connection was down for
+        // longer than the history lasts): their streams' clients reconnect and get a refresh.
+        this.missedUpTo = prunedUpTo;
+        this.report(
+          `PostgresBroker: messages up to id ${prunedUpTo} were pruned before this process ` +
+            `read them (it had read up to ${this.lastId})`,
+        );
+        this.onMissed();
       }
       for (const row of rows) {
         this.lastId = Number(row.id);

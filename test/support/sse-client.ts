@@ -36,6 +36,7 @@ export class SseClient {
         },
         onRetry: (retry) => {
           this.retry = retry;
+          this.wake();
         },
       });
       const request = http.get(

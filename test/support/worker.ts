@@ -4,7 +4,13 @@
  * TURBO_TEST_BROKER environment variable, on 127.0.0.1 port 0. It answers the parent's commands
  * over IPC and tells it about every error the broker or a broadcast reports.
  */
-import { broadcastsSettled, PostgresBroker, RedisBroker, type Broker } from '../../lib';
+import {
+  broadcastsSettled,
+  PostgresBroker,
+  RedisBroker,
+  type Broker,
+  type HistoryOptions,
+} from '../../lib';
 import { Message, Room, setupDatabase, startServer } from './chat-app';
 
 export interface BrokerSpec {
@@ -13,6 +19,9 @@ export interface BrokerSpec {
   /** The Redis key prefix or the PostgreSQL table. */
   name: string;
   heartbeat?: number | null;
+  history?: HistoryOptions;
+  /** RedisBroker's logSize. */
+  logSize?: number;
 }
 
 export type WorkerCommand =
@@ -23,8 +32,17 @@ export type WorkerCommand =
 
 function brokerFor(spec: BrokerSpec): Broker {
   if (spec.kind === 'redis')
-    return new RedisBroker(spec.url, { prefix: spec.name, commandTimeout: 1000 });
-  return new PostgresBroker(spec.url, { table: spec.name, connectionTimeout: 1000 });
+    return new RedisBroker(spec.url, {
+      prefix: spec.name,
+      commandTimeout: 1000,
+      history: spec.history,
+      logSize: spec.logSize,
+    });
+  return new PostgresBroker(spec.url, {
+    table: spec.name,
+    connectionTimeout: 1000,
+    history: spec.history,
+  });
 }
 
 async function main(): Promise<void> {
