@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { expect } from 'chai';
+import { Redis } from 'ioredis';
 import { PostgresBroker, RedisBroker, registerStream, Stream } from '../lib';
 import { settle, SseClient } from './support/sse-client';
 import { startBareServer, type BareServer } from './support/turbo-app';
@@ -91,7 +92,7 @@ for (const outage of cases) {
       server = null;
     });
 
-    it('keeps processes and streams alive, reports the failed publish, and resumes delivery', async () => {
+    it('keeps processes alive and resumes delivery; streams stay open if the server kept its data, else end for a refresh', async () => {
       const [first, second] = workers;
       const watchers = [await subscribe(first), await subscribe(second)];
       const beforeId = await first.write('before');
@@ -124,6 +125,25 @@ for (const outage of cases) {
         if (publishFailures(second) === refusals) break;
         await new Promise((resolve) => setTimeout(resolve, 250));
       }
+      expect(workers.every((worker) => worker.isAlive)).to.equal(true);
+      if (!outage.keepsHistory) {
+        // Redis came back empty: what it held, and what the processes had not read yet, is
+        // gone. Every process ends its streams; each page reconnects and refreshes.
+        for (const watcher of watchers) {
+          await watcher.waitUntil(() => watcher.ended, 10_000, 'the stream to end');
+          expect(watcher.data).not.to.include(appendOf(duringId, 'during'));
+        }
+        await waitFor(
+          () => workers.every((worker) => worker.errors.some((m) => /restarted/.test(m))),
+          10_000,
+          'every process to report the restart',
+        );
+        const back = await reconnect(watchers[0], second, watchers[0].events.at(-1)!.id!);
+        await back.waitForEvents(1, 10_000);
+        expect(back.data[0]).to.equal(REFRESH);
+        return;
+      }
+
       // Each process that lost a message in the outage sends one refresh on its stream once the
       // broker is back, before or after the next message depending on when it reconnects.
       const lostBy = publishFailures(second) > 0 ? 2 : 1;
@@ -138,7 +158,6 @@ for (const outage of cases) {
         expect(refreshes).to.have.length(lostBy);
         expect(watcher.data).not.to.include(appendOf(duringId, 'during'));
       }
-      expect(workers.every((worker) => worker.isAlive)).to.equal(true);
       expect(
         first.errors.some((message) =>
           /lost the connection|connect|closed|ECONNREFUSED|writeable/i.test(message),
@@ -147,17 +166,12 @@ for (const outage of cases) {
 
       // A client that left before the outage comes back to the other process.
       const back = await reconnect(watchers[0], second, leftAt);
-      await back.waitForEvents(1, 10_000);
+      await back.waitForEvents(1 + lostBy, 10_000);
       await new Promise((resolve) => setTimeout(resolve, 200));
-      if (outage.keepsHistory) {
-        await back.waitForEvents(1 + lostBy, 10_000);
-        expect(back.data.filter((data) => data !== REFRESH)).to.deep.equal([
-          appendOf(afterId, afterBody),
-        ]);
-        expect(back.data.filter((data) => data === REFRESH)).to.have.length(lostBy);
-      } else {
-        expect(back.data).to.deep.equal(['<turbo-stream action="refresh"></turbo-stream>']);
-      }
+      expect(back.data.filter((data) => data !== REFRESH)).to.deep.equal([
+        appendOf(afterId, afterBody),
+      ]);
+      expect(back.data.filter((data) => data === REFRESH)).to.have.length(lostBy);
     });
   });
 }
@@ -168,6 +182,75 @@ const REFRESH = '<turbo-stream action="refresh"></turbo-stream>';
 function publishFailures(worker: Worker): number {
   return worker.errors.filter((message) => !message.includes('lost the connection')).length;
 }
+
+describe('a Redis restored from an older snapshot', function () {
+  this.timeout(90_000);
+  let server: PrivateServer | null = null;
+  let workers: Worker[] = [];
+  const clients: SseClient[] = [];
+
+  async function open(url: string, headers: Record<string, string> = {}): Promise<SseClient> {
+    const client = await SseClient.open(url, headers);
+    clients.push(client);
+    return client;
+  }
+
+  beforeEach(async function () {
+    requireService(this, hasRedisServer(), 'no redis-server binary at /usr/bin/redis-server');
+    server = await startPrivateRedis();
+    const name = `turbo_restore_${randomBytes(4).toString('hex')}`;
+    const spec: BrokerSpec = { kind: 'redis', url: server.url, name, heartbeat: 200 };
+    workers = await Promise.all([Worker.start(spec), Worker.start(spec)]);
+  });
+
+  afterEach(async () => {
+    for (const client of clients.splice(0)) client.close();
+    await Promise.all(workers.map((worker) => worker.stop()));
+    workers = [];
+    await server?.destroy();
+    server = null;
+  });
+
+  it('ends every stream, and answers an id from the lost state with a refresh', async () => {
+    const [first, second] = workers;
+    const src = await first.source();
+    const leaving = await open(src);
+    const watcher = await open(await second.source());
+    const keptId = await first.write('kept');
+    await leaving.waitForEvents(1, 10_000);
+    leaving.close();
+
+    const redis = new Redis(server!.url);
+    await redis.call('SAVE'); // The snapshot Redis comes back from.
+    redis.disconnect();
+    await first.write('lost-1');
+    await first.write('lost-2');
+    await watcher.waitForEvents(3, 10_000);
+    await server!.stop(); // Killed: what came after the snapshot is gone.
+    await server!.start();
+
+    let afterId = 0;
+    for (let attempt = 0; attempt < 40 && afterId === 0; attempt++) {
+      const refusals = first.errors.length;
+      const id = await first.write(`after-${attempt}`);
+      if (!first.errors.slice(refusals).some((m) => /TURBO_BROKER_FAILED|publish/i.test(m))) {
+        afterId = id;
+      } else await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    await watcher.waitUntil(() => watcher.ended, 10_000, 'the stream to end');
+    expect(watcher.data.slice(0, 3)).to.deep.equal([
+      appendOf(keptId, 'kept'),
+      appendOf(keptId + 1, 'lost-1'),
+      appendOf(keptId + 2, 'lost-2'),
+    ]);
+
+    const back = await open(`${second.url}${new URL(src).pathname}`, {
+      'last-event-id': leaving.events[0].id!,
+    });
+    await back.waitForEvents(1, 10_000);
+    expect(back.data[0]).to.equal(REFRESH);
+  });
+});
 
 describe('a PostgreSQL that is down when the broker starts', function () {
   this.timeout(90_000);

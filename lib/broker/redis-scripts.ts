@@ -4,7 +4,8 @@ import crypto from 'node:crypto';
  * The Lua scripts of the Redis broker. Each runs atomically on the server, which is what keeps the
  * shared log, the per-stream histories and their trim records in step without a lock.
  *
- * Keys: `epoch` (a random value, gone after FLUSHALL or a restart without persistence), `seq` (a
+ * Keys: `epoch` (a random value, gone after FLUSHALL or a restart without persistence, replaced
+ * when the server's `run_id` is not the one `server` recorded), `seq` (a
  * counter of every message, to notice a message the log dropped before a reader saw it), `first`
  * (the id of the epoch's first message, before which nothing can have been trimmed), `log`
  * (one Redis Stream of every message, read by every process), and per stream name `history` (a
@@ -120,10 +121,28 @@ return redis.call('XRANGE', KEYS[2], '(' .. ARGV[2], ARGV[3])
 `;
 
 /**
- * KEYS: epoch, seq, log. ARGV: new epoch.
+ * Gives the keys a new epoch when the Redis server is not the one they last saw (`run_id` changes
+ * with every restart and failover). A restart may have lost the newest messages (no persistence,
+ * an older RDB snapshot, AOF fsynced once a second) while keeping the epoch and older history: a
+ * replay would then skip what was lost without noticing. Under a new epoch every older id is
+ * answered with a refresh instead. An empty run id (INFO refused) changes nothing.
+ */
+const RESTARTED = `
+local function newEpochIfRestarted(epochKey, serverKey, newEpoch, runId)
+  if runId == '' or redis.call('GET', serverKey) == runId then return false end
+  redis.call('SET', serverKey, runId)
+  if redis.call('EXISTS', epochKey) == 0 then return false end
+  redis.call('SET', epochKey, newEpoch)
+  return true
+end
+`;
+
+/**
+ * KEYS: epoch, seq, log, server. ARGV: new epoch, run id.
  * Returns { epoch, newest id in the log, its seq }: where a starting process begins reading.
  */
-const START = `
+const START = `${RESTARTED}
+newEpochIfRestarted(KEYS[1], KEYS[4], ARGV[1], ARGV[2])
 local epoch = redis.call('GET', KEYS[1])
 if not epoch then
   epoch = ARGV[1]
@@ -134,6 +153,12 @@ local newest = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
 local id = '0-0'
 if #newest > 0 then id = newest[1][1] end
 return { epoch, id, seq }
+`;
+
+/** KEYS: epoch, server. ARGV: new epoch, run id. Returns 1 when it gave a new epoch. */
+const RECONNECTED = `${RESTARTED}
+if newEpochIfRestarted(KEYS[1], KEYS[2], ARGV[1], ARGV[2]) then return 1 end
+return 0
 `;
 
 /** A script with its SHA-1, run by EVALSHA and loaded by EVAL when the server lacks it. */
@@ -153,4 +178,6 @@ export const PUBLISH_SCRIPT = script(PUBLISH, 6);
 /** Reads a stream's history after an id, or answers that it cannot prove it complete. */
 export const REPLAY_SCRIPT = script(REPLAY, 5);
 /** Finds where a starting process begins reading the log. */
-export const START_SCRIPT = script(START, 3);
+export const START_SCRIPT = script(START, 4);
+/** Gives a new epoch if the server restarted since the keys last saw it. */
+export const RECONNECTED_SCRIPT = script(RECONNECTED, 2);

@@ -12,7 +12,13 @@ import {
   type HistoryOptions,
 } from './broker';
 import { historyBound, loadPeer, pause, reportBrokerError } from './peer';
-import { PUBLISH_SCRIPT, REPLAY_SCRIPT, START_SCRIPT, type LuaScript } from './redis-scripts';
+import {
+  PUBLISH_SCRIPT,
+  RECONNECTED_SCRIPT,
+  REPLAY_SCRIPT,
+  START_SCRIPT,
+  type LuaScript,
+} from './redis-scripts';
 
 const debug = createDebug('turbo-express:broker:redis');
 
@@ -76,7 +82,7 @@ const ID = /^([0-9a-f]{16}):([0-9]{1,15}-[0-9]{1,15})$/;
 export class RedisBroker implements Broker {
   private readonly commands: RedisClient;
   private readonly reader: RedisClient;
-  private readonly keys: { epoch: string; seq: string; log: string; first: string };
+  private readonly keys: { epoch: string; seq: string; log: string; first: string; server: string };
   private readonly prefix: string;
   private readonly size: number;
   private readonly maxAge: number;
@@ -117,6 +123,7 @@ export class RedisBroker implements Broker {
       seq: `${this.prefix}:seq`,
       log: `${this.prefix}:log`,
       first: `${this.prefix}:first`,
+      server: `${this.prefix}:server`,
     };
 
     const Redis = loadPeer<typeof import('ioredis')>('ioredis', name).Redis;
@@ -147,8 +154,8 @@ export class RedisBroker implements Broker {
     await Promise.all([whenReady(this.reader), whenReady(this.commands)]);
     const [epoch, lastId, lastSeq] = (await this.run(
       START_SCRIPT,
-      [this.keys.epoch, this.keys.seq, this.keys.log],
-      [newEpoch()],
+      [this.keys.epoch, this.keys.seq, this.keys.log, this.keys.server],
+      [newEpoch(), await this.serverRunId()],
     )) as [string, string, string];
     this.epoch = epoch;
     this.lastId = lastId;
@@ -250,6 +257,7 @@ export class RedisBroker implements Broker {
     debug('epoch %s replaced %s while idle: reading the new log from its start', epoch, this.epoch);
     this.lastId = '0-0';
     this.lastSeq = 0;
+    this.epochReplaced();
   }
 
   /** Delivers one log entry, noticing a new epoch or entries the log dropped before reading. */
@@ -259,6 +267,11 @@ export class RedisBroker implements Broker {
     if (entry.e !== this.epoch) {
       debug('new epoch %s (was %s): Redis was flushed or restarted', entry.e, this.epoch);
       this.epoch = entry.e;
+      this.epochReplaced();
+    } else if (seq <= this.lastSeq) {
+      // Numbers already read come again: Redis went back to an older state of the same keys.
+      this.report('RedisBroker: the log went back to an older state (Redis restored a snapshot)');
+      this.onMissed();
     } else if (seq > this.lastSeq + 1) {
       this.report(
         `RedisBroker: ${seq - this.lastSeq - 1} message(s) left the log ` +
@@ -270,6 +283,40 @@ export class RedisBroker implements Broker {
     this.lastId = id;
     this.lastSeq = seq;
     this.deliver?.({ stream: entry.s, id: `${entry.e}:${id}`, data: entry.d });
+  }
+
+  /**
+   * A new epoch (FLUSHALL, a restart, a failover) may have lost messages this process never read,
+   * and its clients' ids belong to the old one: they reconnect and get a refresh.
+   */
+  private epochReplaced(): void {
+    this.report('RedisBroker: Redis was flushed or restarted; pages reconnect and refresh');
+    this.onMissed();
+  }
+
+  /** The `run_id` of the Redis server, which changes with each restart; '' if INFO is refused. */
+  private async serverRunId(): Promise<string> {
+    try {
+      const info = String(await this.commands.call('INFO', 'server'));
+      return /^run_id:([0-9a-f]+)/m.exec(info)?.[1] ?? '';
+    } catch (error) {
+      debug('INFO server failed: %s', (error as Error)?.message);
+      return '';
+    }
+  }
+
+  /** After a reconnection: gives the keys a new epoch if the server restarted meanwhile. */
+  private async checkRestart(): Promise<void> {
+    try {
+      const renewed = await this.run(
+        RECONNECTED_SCRIPT,
+        [this.keys.epoch, this.keys.server],
+        [newEpoch(), await this.serverRunId()],
+      );
+      if (renewed === 1) debug('Redis restarted: the keys have a new epoch');
+    } catch (error) {
+      debug('restart check failed: %s', (error as Error)?.message);
+    }
   }
 
   private async run(
@@ -297,8 +344,11 @@ export class RedisBroker implements Broker {
           error,
         );
     });
+    let hasBeenReady = false;
     client.on('ready', () => {
       if (this.unreachable.delete(client)) debug('connection back');
+      if (hasBeenReady && client === this.commands && this.isRunning) void this.checkRestart();
+      hasBeenReady = true;
     });
   }
 
