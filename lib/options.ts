@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import type { Request } from 'express';
 import { DEFAULT_HISTORY, type Broker, type HistoryOptions } from './broker/broker';
@@ -77,7 +78,8 @@ export interface TurboStreamsOptions {
   /**
    * Folders searched for `streams.ts` / `streams.js` files whose exported stream classes are
    * registered; `null` for none. Defaults to the folder of the entry script (the one above it
-   * when that folder is `bin`, as in `bin/www`), unless it lies in node_modules.
+   * when that folder is an app's `bin`, next to its package.json, as in `bin/www`), unless it
+   * lies in node_modules.
    */
   discover?: string | string[] | null | undefined;
   /**
@@ -189,7 +191,8 @@ function optionalPath(value: unknown): string | null {
 
 /**
  * The folder discovery searches by default: the entry script's, or its parent when the script
- * sits in `bin/` (Express's generated `bin/www`, which loads `../app`). None for a script in
+ * sits in the `bin/` of an app, next to its package.json (Express's generated `bin/www`, which
+ * loads `../app`). None for a script in
  * node_modules (a test runner, a CLI).
  */
 export function appFolderOf(entryScript: string | undefined): string | null {
@@ -197,7 +200,11 @@ export function appFolderOf(entryScript: string | undefined): string | null {
     return null;
   }
   const folder = path.dirname(path.resolve(entryScript));
-  return path.basename(folder) === 'bin' ? path.dirname(folder) : folder;
+  const parent = path.dirname(folder);
+  // Only an app's own bin/: a ~/bin script must not make discovery search a whole home folder.
+  const isAppBin =
+    path.basename(folder) === 'bin' && fs.existsSync(path.join(parent, 'package.json'));
+  return isAppBin ? parent : folder;
 }
 
 function resolveDiscover(value: unknown): string[] {

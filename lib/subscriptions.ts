@@ -165,7 +165,7 @@ export class Subscriptions {
     const kept = recheckInterval === null ? null : req;
     const connection = new Connection(kept, res, stream, hub, maxQueuedBytes, stallTimeout);
     const afterId = replayPositionOf(req, verified.after, this.compareIds);
-    if (afterId !== undefined && this.compareIds !== undefined) {
+    if (typeof afterId === 'string' && this.compareIds !== undefined) {
       connection.skipThrough(afterId, this.compareIds);
     }
     // From here every live message is held, and the gap position is taken in the same turn, so a
@@ -342,21 +342,22 @@ function isGone(req: Request, res: Response): boolean {
  * The id replay starts after: the signed render position, or `Last-Event-ID` when the browser
  * reconnects, but never an id before the render position: what was broadcast before the page
  * was rendered (a deleted message, an edit's earlier text, messages from before the user was let
- * in) is not the page's to see. An id that cannot be placed against it (another epoch, garbage)
- * is left to the broker, which answers a gap. `undefined` when there is neither: only live
- * messages.
+ * in) is not the page's to see. A `Last-Event-ID` that cannot be placed against the render
+ * position (another epoch, a page rendered before the broker started, garbage) is a gap: `null`,
+ * answered with a refresh. `undefined` when there is no position at all: only live messages.
  */
 function replayPositionOf(
   req: Request,
   renderedAt: string | null,
   compareIds: CompareIds | undefined,
-): string | undefined {
+): string | null | undefined {
   const lastEventId = req.get('last-event-id');
   // EventSource sends no Last-Event-ID rather than an empty one; read an empty one as absent.
   if (lastEventId === undefined || lastEventId.length === 0) return renderedAt ?? undefined;
   if (renderedAt === null) return lastEventId;
-  const order = compareIds === undefined ? null : compareIds(lastEventId, renderedAt);
-  if (order === null) return lastEventId;
+  if (compareIds === undefined) return lastEventId;
+  const order = compareIds(lastEventId, renderedAt);
+  if (order === null) return null;
   return order < 0 ? renderedAt : lastEventId;
 }
 

@@ -55,6 +55,36 @@ describe('RedisBroker', function () {
     }
   });
 
+  it('moves once to a new epoch when the keys are flushed while the log is quiet', async () => {
+    const broker = new RedisBroker(SHARED_REDIS_URL, { prefix });
+    const errors: Error[] = [];
+    let missed = 0;
+    await broker.start(
+      () => {},
+      (error) => errors.push(error),
+      () => (missed += 1),
+    );
+    try {
+      await broker.publish('Room:1', 'one');
+      const before = broker.position();
+      await deleteKeys(); // FLUSHALL, or a restart without persistence.
+      await waitFor(() => missed === 1, 5000, 'the flush to be noticed');
+      await new Promise((resolve) => setTimeout(resolve, 2500)); // Quiet reads go on.
+      expect(missed).to.equal(1);
+      expect(errors.map((error) => error.message)).to.deep.equal([
+        'RedisBroker: Redis was flushed or restarted; pages reconnect and refresh',
+      ]);
+      const position = broker.position();
+      expect(position.split(':')[0]).to.not.equal(before.split(':')[0]);
+      expect(position.split(':')[0]).to.equal(await redis.get(`${prefix}:epoch`));
+      // A page rendered now is not told to refresh: nothing came after its position.
+      expect(await broker.replay('Room:1', position)).to.deep.equal([]);
+      expect(await broker.replay('Room:1', before)).to.equal(null);
+    } finally {
+      await broker.close();
+    }
+  });
+
   brokerContract(
     () => ({
       make: (history) => new RedisBroker(SHARED_REDIS_URL, { prefix, history }),

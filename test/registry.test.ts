@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { expect } from 'chai';
@@ -178,9 +180,18 @@ describe('discoverStreams', () => {
 });
 
 describe('the folder discovery searches by default', () => {
-  it("is the entry script's, or the app's above bin/www, and none inside node_modules", () => {
+  it("is the entry script's, or the app's above its bin/www, and none inside node_modules", () => {
+    const app = fs.mkdtempSync(path.join(os.tmpdir(), 'turbo-app-'));
+    fs.mkdirSync(path.join(app, 'bin'));
+    fs.writeFileSync(path.join(app, 'package.json'), '{}');
+    try {
+      expect(appFolderOf(path.join(app, 'bin', 'www'))).to.equal(app);
+    } finally {
+      fs.rmSync(app, { recursive: true, force: true });
+    }
+    // A bin/ with no package.json beside it (~/bin) is no app's: it is searched alone.
+    expect(appFolderOf('/nowhere/home/bin/serve.js')).to.equal('/nowhere/home/bin');
     expect(appFolderOf('/srv/chat/server.js')).to.equal('/srv/chat');
-    expect(appFolderOf('/srv/chat/bin/www')).to.equal('/srv/chat');
     expect(appFolderOf('/srv/chat/node_modules/mocha/bin/mocha.js')).to.equal(null);
     expect(appFolderOf(undefined)).to.equal(null);
   });

@@ -248,6 +248,36 @@ describe('replay', () => {
       });
     }
 
+    it('sends one refresh, and nothing older, to a page rendered before the broker started', async () => {
+      /** A broker that starts late and, like the Redis and PostgreSQL ones, has no position until then. */
+      class LateBroker extends MemoryBroker {
+        private hasStarted = false;
+        override start(...args: Parameters<MemoryBroker['start']>) {
+          setTimeout(() => {
+            this.hasStarted = true;
+            super.start(...args);
+          }, 300);
+          return settle(300);
+        }
+        override position(): string {
+          return this.hasStarted ? super.position() : 'none-0';
+        }
+      }
+      const broker = new LateBroker();
+      const early = await broker.publish('ReplayTickerStream:a', 'written by another process');
+      await start({ broker });
+      const src = await server.sourceFor(new ReplayTickerStream('a'));
+      const token = new URL(src).pathname.split('/').pop()!;
+      const payload = JSON.parse(Buffer.from(token.split('.')[0], 'base64url').toString());
+      expect(payload).to.deep.equal(['ReplayTickerStream:a', null, 'none-0']); // Rendered early.
+      await server.turbo.ready;
+      const [epoch] = early.id.split('-');
+      const client = await open(src, { 'last-event-id': `${epoch}-0` });
+      await client.waitForEvents(1);
+      await settle(50);
+      expect(client.data).to.deep.equal([REFRESH]);
+    });
+
     it('sends one refresh for an id from before a restart', async () => {
       await start({ broker: new MemoryBroker() });
       const src = await server.sourceFor(new ReplayTickerStream('a'));

@@ -47,7 +47,10 @@ export function postgresStatements(table: string): PostgresStatements {
       )
       SELECT COALESCE((SELECT data FROM made), (SELECT data FROM ${table} WHERE id = 0)) AS epoch,
         EXISTS (SELECT 1 FROM made) AS "isNewEpoch"`,
-    lastId: `SELECT COALESCE(max(id), 0) AS id FROM ${table}`,
+    // Rows pruned for age may leave none: the newest pruned id still marks where reading starts.
+    lastId: `SELECT GREATEST(
+        (SELECT COALESCE(max(id), 0) FROM ${table}),
+        (SELECT COALESCE(max(floor), 0) FROM ${floors})) AS id`,
     publish: `WITH made AS (
         INSERT INTO ${table} (id, stream, data) VALUES (0, '', $4) ON CONFLICT (id) DO NOTHING
         RETURNING data

@@ -99,7 +99,7 @@ return { epoch, id }
 `;
 
 /**
- * KEYS: epoch, history, floor, first, seq. ARGV: epoch, after, up to, size, maxAge.
+ * KEYS: epoch, history, floor, first, seq, log. ARGV: epoch, after, up to, size, maxAge.
  * Returns the entries after `after` up to `up to`, or false when they cannot be proven complete.
  */
 const REPLAY = `${TRIM}
@@ -109,9 +109,12 @@ local maxAge = tonumber(ARGV[5])
 local cutoff = now() - maxAge
 local afterMs = parseId(ARGV[2])
 if redis.call('EXISTS', KEYS[2]) == 0 then
-  -- No history: either none was ever kept, or its newest message was older than maxAge. Only an
-  -- id newer than the cutoff proves that nothing came after it.
+  -- No history: either none was ever kept, or its newest message was older than maxAge. An id
+  -- newer than the cutoff, or one at the end of the log (nothing at all came after it, as on a
+  -- quiet app), proves that nothing came after it.
   if afterMs > cutoff or not mayHaveExpired(KEYS[4], KEYS[5], cutoff) then return {} end
+  local newest = redis.call('XREVRANGE', KEYS[6], '+', '-', 'COUNT', 1)
+  if #newest == 0 or not isOlder(ARGV[2], newest[1][1]) then return {} end
   return false
 end
 trim(KEYS[2], KEYS[3], size, cutoff)
@@ -128,12 +131,18 @@ return redis.call('XRANGE', KEYS[2], '(' .. ARGV[2], ARGV[3])
  * answered with a refresh instead. An empty run id (INFO refused) changes nothing.
  */
 const RESTARTED = `
-local function newEpochIfRestarted(epochKey, serverKey, newEpoch, runId)
-  if runId == '' or redis.call('GET', serverKey) == runId then return false end
-  redis.call('SET', serverKey, runId)
-  if redis.call('EXISTS', epochKey) == 0 then return false end
-  redis.call('SET', epochKey, newEpoch)
-  return true
+local function currentEpoch(epochKey, serverKey, newEpoch, runId)
+  if runId ~= '' and redis.call('GET', serverKey) ~= runId then
+    redis.call('SET', serverKey, runId)
+    redis.call('SET', epochKey, newEpoch)
+    return newEpoch
+  end
+  local epoch = redis.call('GET', epochKey)
+  if not epoch then
+    epoch = newEpoch
+    redis.call('SET', epochKey, epoch)
+  end
+  return epoch
 end
 `;
 
@@ -142,12 +151,7 @@ end
  * Returns { epoch, newest id in the log, its seq }: where a starting process begins reading.
  */
 const START = `${RESTARTED}
-newEpochIfRestarted(KEYS[1], KEYS[4], ARGV[1], ARGV[2])
-local epoch = redis.call('GET', KEYS[1])
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('SET', KEYS[1], epoch)
-end
+local epoch = currentEpoch(KEYS[1], KEYS[4], ARGV[1], ARGV[2])
 local seq = redis.call('GET', KEYS[2]) or '0'
 local newest = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
 local id = '0-0'
@@ -155,10 +159,12 @@ if #newest > 0 then id = newest[1][1] end
 return { epoch, id, seq }
 `;
 
-/** KEYS: epoch, server. ARGV: new epoch, run id. Returns 1 when it gave a new epoch. */
+/**
+ * KEYS: epoch, server. ARGV: new epoch, run id. Returns the epoch now in force: a new one when the
+ * server restarted since the keys last saw it or the epoch key is gone (FLUSHALL, no persistence).
+ */
 const RECONNECTED = `${RESTARTED}
-if newEpochIfRestarted(KEYS[1], KEYS[2], ARGV[1], ARGV[2]) then return 1 end
-return 0
+return currentEpoch(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
 `;
 
 /** A script with its SHA-1, run by EVALSHA and loaded by EVAL when the server lacks it. */
@@ -176,7 +182,7 @@ function script(source: string, keyCount: number): LuaScript {
 /** Records one message in the log and in its stream's history; see PUBLISH above. */
 export const PUBLISH_SCRIPT = script(PUBLISH, 6);
 /** Reads a stream's history after an id, or answers that it cannot prove it complete. */
-export const REPLAY_SCRIPT = script(REPLAY, 5);
+export const REPLAY_SCRIPT = script(REPLAY, 6);
 /** Finds where a starting process begins reading the log. */
 export const START_SCRIPT = script(START, 4);
 /** Gives a new epoch if the server restarted since the keys last saw it. */

@@ -56,7 +56,7 @@ export interface RedisBrokerOptions {
 const READ_BLOCK = 1_000;
 const READ_BATCH = 500;
 /** Ids read `<epoch>:<ms>-<n>`: the epoch of the broker's keys, then the Redis Stream id. */
-const ID = /^([0-9a-f]{16}):([0-9]{1,15}-[0-9]{1,15})$/;
+const ID = /^([0-9a-f]{16}):((?:0|[1-9][0-9]{0,14})-(?:0|[1-9][0-9]{0,14}))$/;
 
 /**
  * A broker for several processes, through Redis (5.0 or newer for Streams, 6.2 or newer for the
@@ -91,8 +91,14 @@ export class RedisBroker implements Broker {
   private onError: BrokerErrorFn = () => {};
   private onMissed: () => void = () => {};
   private epoch = 'none';
+  /** The id of the last entry delivered: the position pages are rendered at, and replays end at. */
   private lastId = '0-0';
-  private lastSeq = 0;
+  /** Where the reader goes on reading the log: past every entry seen, delivered or skipped. */
+  private readFrom = '0-0';
+  /** The seq of the last entry read; null when a new epoch made it unknown. */
+  private lastSeq: number | null = 0;
+  /** Epochs this process has moved past: their entries, read again, are not news. */
+  private readonly retired = new Set<string>();
   private isRunning = false;
   private readLoop: Promise<void> = Promise.resolve();
   private readonly unreachable = new Set<RedisClient>();
@@ -159,6 +165,7 @@ export class RedisBroker implements Broker {
     )) as [string, string, string];
     this.epoch = epoch;
     this.lastId = lastId;
+    this.readFrom = lastId;
     this.lastSeq = Number(lastSeq);
     debug('started at %s:%s', epoch, lastId);
     this.readLoop = this.readForever();
@@ -193,7 +200,7 @@ export class RedisBroker implements Broker {
     const [historyKey, floorKey] = this.streamKeys(stream);
     const entries = (await this.run(
       REPLAY_SCRIPT,
-      [this.keys.epoch, historyKey, floorKey, this.keys.first, this.keys.seq],
+      [this.keys.epoch, historyKey, floorKey, this.keys.first, this.keys.seq, this.keys.log],
       [epoch, after, this.lastId, this.size, this.maxAge],
     )) as [string, string[]][] | null;
     if (entries === null) return null;
@@ -232,7 +239,7 @@ export class RedisBroker implements Broker {
           READ_BLOCK,
           'STREAMS',
           this.keys.log,
-          this.lastId,
+          this.readFrom,
         );
       } catch (error) {
         if (!this.isRunning) return;
@@ -252,27 +259,26 @@ export class RedisBroker implements Broker {
    * the new log from its start.
    */
   private async noticeNewEpoch(): Promise<void> {
-    const epoch = await this.reader.get(this.keys.epoch).catch(() => null);
-    if (epoch === null || epoch === this.epoch) return;
-    debug('epoch %s replaced %s while idle: reading the new log from its start', epoch, this.epoch);
-    this.lastId = '0-0';
-    this.lastSeq = 0;
-    this.epochReplaced();
+    const epoch = await this.reader.get(this.keys.epoch).catch(() => undefined);
+    if (epoch === undefined || epoch === this.epoch) return;
+    // Gone (FLUSHALL, a restart without persistence) or replaced: agree on the one now in force.
+    await this.syncEpoch();
   }
 
   /** Delivers one log entry, noticing a new epoch or entries the log dropped before reading. */
   private accept(id: string, fields: string[]): void {
     const entry = fieldsOf(fields);
     const seq = Number(entry.n);
+    this.readFrom = id;
     if (entry.e !== this.epoch) {
+      if (this.retired.has(entry.e)) return; // Written under an epoch already left behind.
       debug('new epoch %s (was %s): Redis was flushed or restarted', entry.e, this.epoch);
-      this.epoch = entry.e;
-      this.epochReplaced();
-    } else if (seq <= this.lastSeq) {
+      this.adoptEpoch(entry.e, false);
+    } else if (this.lastSeq !== null && seq <= this.lastSeq) {
       // Numbers already read come again: Redis went back to an older state of the same keys.
       this.report('RedisBroker: the log went back to an older state (Redis restored a snapshot)');
       this.onMissed();
-    } else if (seq > this.lastSeq + 1) {
+    } else if (this.lastSeq !== null && seq > this.lastSeq + 1) {
       this.report(
         `RedisBroker: ${seq - this.lastSeq - 1} message(s) left the log ` +
           'before this process read them; raise logSize',
@@ -286,10 +292,19 @@ export class RedisBroker implements Broker {
   }
 
   /**
-   * A new epoch (FLUSHALL, a restart, a failover) may have lost messages this process never read,
-   * and its clients' ids belong to the old one: they reconnect and get a refresh.
+   * Moves to a new epoch (FLUSHALL, a restart, a failover), which may have lost messages this
+   * process never read, and whose ids its clients do not have: they reconnect and get a refresh.
+   * Met in the log, reading goes on from there; learnt from the epoch key, the log is read again
+   * from its start (a new log's first ids may not come after the old log's last one), skipping
+   * what older epochs wrote.
    */
-  private epochReplaced(): void {
+  private adoptEpoch(epoch: string, rereadLog: boolean): void {
+    this.retired.add(this.epoch);
+    this.retired.delete(epoch);
+    this.epoch = epoch;
+    this.lastSeq = null;
+    // The position stays where it was: a page rendered now must not replay the old epoch's history.
+    if (rereadLog) this.readFrom = '0-0';
     this.report('RedisBroker: Redis was flushed or restarted; pages reconnect and refresh');
     this.onMissed();
   }
@@ -305,17 +320,21 @@ export class RedisBroker implements Broker {
     }
   }
 
-  /** After a reconnection: gives the keys a new epoch if the server restarted meanwhile. */
-  private async checkRestart(): Promise<void> {
+  /**
+   * Agrees with Redis on the epoch in force, giving the keys a new one if the server restarted
+   * since they last saw it or the epoch key is gone. Run after a reconnection and when the epoch
+   * key changed while the log was quiet.
+   */
+  private async syncEpoch(): Promise<void> {
     try {
-      const renewed = await this.run(
+      const epoch = (await this.run(
         RECONNECTED_SCRIPT,
         [this.keys.epoch, this.keys.server],
         [newEpoch(), await this.serverRunId()],
-      );
-      if (renewed === 1) debug('Redis restarted: the keys have a new epoch');
+      )) as string;
+      if (epoch !== this.epoch && this.isRunning) this.adoptEpoch(epoch, true);
     } catch (error) {
-      debug('restart check failed: %s', (error as Error)?.message);
+      debug('epoch check failed: %s', (error as Error)?.message);
     }
   }
 
@@ -347,7 +366,7 @@ export class RedisBroker implements Broker {
     let hasBeenReady = false;
     client.on('ready', () => {
       if (this.unreachable.delete(client)) debug('connection back');
-      if (hasBeenReady && client === this.commands && this.isRunning) void this.checkRestart();
+      if (hasBeenReady && client === this.commands && this.isRunning) void this.syncEpoch();
       hasBeenReady = true;
     });
   }

@@ -145,6 +145,31 @@ export function brokerContract(fixture: () => BrokerFixture, closeAll: () => Sta
     );
   });
 
+  it('reads an id spelled with leading zeros as no id', async () => {
+    const a = await start();
+    const message = await a.broker.publish('Room:1', 'one');
+    const padded = message.id.replace(/^([0-9a-f]+[:-])/, '$10');
+    expect(padded).to.not.equal(message.id);
+    expect(await a.broker.replay('Room:1', padded)).to.equal(null);
+    expect(a.broker.compareIds!(padded, message.id)).to.equal(null);
+  });
+
+  it('answers nothing missed from its position once every history aged out, in a process started since too', async () => {
+    const a = await start({ maxAge: 200 });
+    await a.broker.publish('Room:1', 'old');
+    await waitFor(() => a.delivered.length === 1, 5000, 'one message');
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    await settleHistory(a.broker);
+    const b = await start({ maxAge: 200 });
+    for (const { broker } of [a, b]) {
+      // A quiet app: a page rendered now must not be told to refresh, again and again.
+      expect(await broker.replay('Room:1', broker.position())).to.deep.equal([]);
+      expect(await broker.replay('Room:2', broker.position())).to.deep.equal([]);
+    }
+    expect(await b.broker.replay('Room:1', a.delivered[0].id)).to.deep.equal([]);
+    expect([...a.errors, ...b.errors]).to.deep.equal([]);
+  });
+
   it('refuses a history size that is not a whole number', () => {
     expect(() => fixture().make({ size: -1 }))
       .to.throw(TurboExpressError)
