@@ -85,6 +85,60 @@ describe('RedisBroker', function () {
     }
   });
 
+  it('after a flush, delivers and replays the new log even when its ids fall below the old log', async () => {
+    const broker = new RedisBroker(SHARED_REDIS_URL, { prefix });
+    const delivered: string[] = [];
+    let missed = 0;
+    await broker.start(
+      (message) => delivered.push(message.data),
+      () => {},
+      () => (missed += 1),
+    );
+    try {
+      await broker.publish('Room:1', 'one');
+      const epoch = await redis.get(`${prefix}:epoch`);
+      // The old server's clock ran a minute ahead of the one that comes back empty.
+      const ahead = `${Date.now() + 60_000}-0`;
+      await redis.xadd(`${prefix}:log`, ahead, 'e', epoch!, 'n', '2', 's', 'Room:1', 'd', 'two');
+      await waitFor(() => delivered.length === 2, 5000, 'the entry from the fast clock');
+      await deleteKeys();
+      await waitFor(() => missed === 1, 5000, 'the flush to be noticed');
+
+      const renderedAt = broker.position(); // A page rendered after the flush.
+      const three = await broker.publish('Room:1', 'three');
+      await waitFor(() => delivered.length === 3, 5000, 'the first message of the new log');
+      expect(delivered).to.deep.equal(['one', 'two', 'three']);
+      expect(Math.sign(broker.compareIds(three.id, renderedAt)!)).to.equal(1);
+      expect((await broker.replay('Room:1', renderedAt))?.map((m) => m.data)).to.deep.equal([
+        'three',
+      ]);
+    } finally {
+      await broker.close();
+    }
+  });
+
+  it('replays nothing of what a history kept across a new epoch holds from the old one', async () => {
+    const broker = new RedisBroker(SHARED_REDIS_URL, { prefix });
+    let missed = 0;
+    await broker.start(
+      () => {},
+      () => {},
+      () => (missed += 1),
+    );
+    try {
+      await broker.publish('Room:1', 'before the restart');
+      await redis.del(`${prefix}:epoch`); // The epoch renewed, the history kept (persistence).
+      await waitFor(() => missed === 1, 5000, 'the new epoch to be adopted');
+      const renderedAt = broker.position();
+      expect(await broker.replay('Room:1', renderedAt)).to.deep.equal([]);
+      const after = await broker.publish('Room:1', 'after the restart');
+      await waitFor(() => broker.position() !== renderedAt, 5000, 'the new message read');
+      expect(await broker.replay('Room:1', renderedAt)).to.deep.equal([after]);
+    } finally {
+      await broker.close();
+    }
+  });
+
   brokerContract(
     () => ({
       make: (history) => new RedisBroker(SHARED_REDIS_URL, { prefix, history }),

@@ -91,7 +91,7 @@ if redis.call('EXISTS', KEYS[4]) == 0 and mayHaveExpired(KEYS[6], KEYS[2], cutof
   -- older than maxAge, so whatever came before the cutoff counts as trimmed.
   redis.call('SET', KEYS[5], math.max(cutoff, 0) .. '-0')
 end
-redis.call('XADD', KEYS[4], id, 'd', ARGV[2])
+redis.call('XADD', KEYS[4], id, 'd', ARGV[2], 'e', epoch)
 trim(KEYS[4], KEYS[5], size, cutoff)
 redis.call('PEXPIRE', KEYS[4], math.max(maxAge, 1))
 redis.call('PEXPIRE', KEYS[5], math.max(maxAge, 1))
@@ -115,12 +115,24 @@ if redis.call('EXISTS', KEYS[2]) == 0 then
   if afterMs > cutoff or not mayHaveExpired(KEYS[4], KEYS[5], cutoff) then return {} end
   local newest = redis.call('XREVRANGE', KEYS[6], '+', '-', 'COUNT', 1)
   if #newest == 0 or not isOlder(ARGV[2], newest[1][1]) then return {} end
+  -- Nothing sent under this epoch yet (the log holds only what came before it): nothing missed.
+  local fields = newest[1][2]
+  for i = 1, #fields, 2 do
+    if fields[i] == 'e' and fields[i + 1] ~= ARGV[1] then return {} end
+  end
   return false
 end
 trim(KEYS[2], KEYS[3], size, cutoff)
 local floor = redis.call('GET', KEYS[3])
 if floor and isOlder(ARGV[2], floor) then return false end
-return redis.call('XRANGE', KEYS[2], '(' .. ARGV[2], ARGV[3])
+-- Only this epoch's messages: a history kept across a restart still holds the old one's.
+-- (Entries written by a version that kept no epoch in histories count as this epoch's.)
+local found = {}
+for _, entry in ipairs(redis.call('XRANGE', KEYS[2], '(' .. ARGV[2], ARGV[3])) do
+  local fields = entry[2]
+  if not (fields[3] == 'e' and fields[4] ~= ARGV[1]) then table.insert(found, entry) end
+end
+return found
 `;
 
 /**

@@ -303,8 +303,12 @@ export class RedisBroker implements Broker {
     this.retired.delete(epoch);
     this.epoch = epoch;
     this.lastSeq = null;
-    // The position stays where it was: a page rendered now must not replay the old epoch's history.
-    if (rereadLog) this.readFrom = '0-0';
+    // The new log may number its entries below the old one's (a fresh server whose clock is
+    // behind): its position starts at its beginning. Replays leave out the old epoch's entries.
+    if (rereadLog) {
+      this.readFrom = '0-0';
+      this.lastId = '0-0';
+    }
     this.report('RedisBroker: Redis was flushed or restarted; pages reconnect and refresh');
     this.onMissed();
   }
