@@ -3,7 +3,7 @@ import createDebug from 'debug';
 import type { Socket } from 'node:net';
 import type { Broker, BrokerMessage } from './broker/broker';
 import { Connection, SSE_HEADERS, type CompareIds } from './connection';
-import { ErrorCodes, wrapError } from './errors';
+import { ErrorCodes, TurboExpressError } from './errors';
 import type { Hub } from './hub';
 import type { ResolvedOptions } from './options';
 import { hasStreamClass, resolveStream } from './registry';
@@ -192,8 +192,14 @@ export class Subscriptions {
       afterId === null
         ? null
         : await this.context.broker.replay(name, afterId).catch((error: unknown) => {
+            const reason = error instanceof Error ? error.message : String(error);
             this.context.onBrokerError(
-              wrapError(error, ErrorCodes.BROKER_FAILED, { stream: name }),
+              new TurboExpressError(
+                ErrorCodes.BROKER_FAILED,
+                `Replay for a reconnecting page failed (it gets a refresh): ${reason}`,
+                { stream: name },
+                error,
+              ),
             );
             return null;
           });

@@ -278,6 +278,26 @@ describe('replay', () => {
       expect(client.data).to.deep.equal([REFRESH]);
     });
 
+    it('sends one refresh when the broker fails to replay, and tells onError why', async () => {
+      class FailingReplayBroker extends MemoryBroker {
+        override async replay(): Promise<null> {
+          throw new Error('connection reset');
+        }
+      }
+      const errors: string[] = [];
+      await start({
+        broker: new FailingReplayBroker(),
+        onError: (error) => errors.push(`${error.code} ${error.stream}: ${error.message}`),
+      });
+      const src = await server.sourceFor(new ReplayTickerStream('a'));
+      await send(1);
+      await expectOneRefreshThenLive(await open(src));
+      expect(errors).to.deep.equal([
+        'TURBO_BROKER_FAILED ReplayTickerStream:a: Replay for a reconnecting page failed ' +
+          '(it gets a refresh): connection reset',
+      ]);
+    });
+
     it('sends one refresh for an id from before a restart', async () => {
       await start({ broker: new MemoryBroker() });
       const src = await server.sourceFor(new ReplayTickerStream('a'));
