@@ -1,4 +1,5 @@
 import type { ContentOptions } from './broadcaster';
+import { currentRequestId } from './context';
 import { ErrorCodes, TurboExpressError } from './errors';
 import type { Locals } from './render';
 import type { TargetOptions, TurboStreamAction, TurboStreamAttributes } from './turbo-stream';
@@ -34,8 +35,6 @@ const ACTION_KEYS = [...TARGET_KEYS, 'method'] as const;
 const CONTENT_KEYS = ['template', 'locals', 'html'] as const;
 /** The keys of `refresh()`. */
 export const REFRESH_KEYS = ['method', 'scroll', 'requestId'] as const;
-/** The keys of `remove()`. */
-export const REMOVE_KEYS = TARGET_KEYS;
 
 /**
  * Refuses an option key the call does not take, such as `tagret` or Rails' `partial`: dropped in
@@ -64,10 +63,10 @@ export function splitArgs(
   args: ContentArgs,
 ): { content: ContentOptions; attributes: TurboStreamAttributes } {
   if (typeof args[0] === 'string') {
-    const [template, locals, options = {}] = args as [string, Locals, ActionOptions?];
-    if (options !== null && typeof options === 'object')
-      refuseUnknownKeys(action, options, ACTION_KEYS);
-    return { content: { template, locals }, attributes: toAttributes(options ?? {}) };
+    const [template, locals, options] = args as [string, Locals, ActionOptions | undefined];
+    const given = options ?? {};
+    if (typeof given === 'object') refuseUnknownKeys(action, given, ACTION_KEYS);
+    return { content: { template, locals }, attributes: toAttributes(given) };
   }
   const given = args[0];
   if (given === null || typeof given !== 'object') {
@@ -81,6 +80,24 @@ export function splitArgs(
   refuseUnknownKeys(action, given, ACTION_KEYS, CONTENT_KEYS);
   const { template, locals, html, ...options } = given;
   return { content: dropUndefined({ template, locals, html }), attributes: toAttributes(options) };
+}
+
+/** The attributes of a remove action: its target, from options that hold nothing else. */
+export function removeAttributes(options: TargetOptions | null | undefined): TargetOptions {
+  const given = options ?? {};
+  refuseUnknownKeys('remove', given, TARGET_KEYS);
+  return pickTarget(given);
+}
+
+/**
+ * The attributes of a refresh action, from options that hold nothing else; the request id
+ * defaults to the `X-Turbo-Request-Id` of the request being handled.
+ */
+export function refreshAttributes(options: RefreshOptions | null | undefined): RefreshOptions {
+  const given = options ?? {};
+  refuseUnknownKeys('refresh', given, REFRESH_KEYS);
+  const requestId = given.requestId ?? currentRequestId();
+  return dropUndefined({ method: given.method, scroll: given.scroll, requestId });
 }
 
 /** Keeps only `target` and `targets`, leaving out those not given. */

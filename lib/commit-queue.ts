@@ -248,7 +248,7 @@ function watchSavepoint(
   };
 }
 
-/** What turbo-express reads of a node-postgres client, the connection of a PostgreSQL transaction. */
+/** What turbo-express reads of a PostgreSQL transaction's connection, a node-postgres client. */
 interface PgClientLike {
   getTransactionStatus?: () => unknown;
   readyForQuery?: boolean;

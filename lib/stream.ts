@@ -1,10 +1,7 @@
 import type { Request } from 'express';
 import {
-  dropUndefined,
-  pickTarget,
-  refuseUnknownKeys,
-  REFRESH_KEYS,
-  REMOVE_KEYS,
+  refreshAttributes,
+  removeAttributes,
   splitArgs,
   type ActionOptions,
   type ActionWithContent,
@@ -12,7 +9,6 @@ import {
   type RefreshOptions,
 } from './action-args';
 import { activeBroadcaster } from './broadcaster';
-import { currentRequestId } from './context';
 import { refreshLater, type RefreshLaterOptions } from './refresh-debounce';
 import type { Locals } from './render';
 import type { TargetOptions, TurboStreamAction } from './turbo-stream';
@@ -130,20 +126,15 @@ export class Stream {
    * sends `<turbo-stream action="remove" target="message-7"></turbo-stream>`.
    */
   async remove(options: TargetOptions): Promise<boolean> {
-    refuseUnknownKeys('remove', options ?? {}, REMOVE_KEYS);
-    return activeBroadcaster().broadcast(this.name, 'remove', pickTarget(options ?? {}));
+    return activeBroadcaster().broadcast(this.name, 'remove', removeAttributes(options));
   }
 
   /**
    * Asks every subscribed page to reload itself, except the page whose request caused it.
    * Sends `<turbo-stream action="refresh" request-id="..."></turbo-stream>`.
    */
-  async refresh(given: RefreshOptions = {}): Promise<boolean> {
-    const options = given ?? {};
-    refuseUnknownKeys('refresh', options, REFRESH_KEYS);
-    const requestId = options.requestId ?? currentRequestId();
-    const attributes = { method: options.method, scroll: options.scroll, requestId };
-    return activeBroadcaster().broadcast(this.name, 'refresh', dropUndefined(attributes));
+  async refresh(options: RefreshOptions = {}): Promise<boolean> {
+    return activeBroadcaster().broadcast(this.name, 'refresh', refreshAttributes(options));
   }
 
   /**

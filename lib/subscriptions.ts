@@ -34,11 +34,11 @@ export interface SubscriptionsContext {
 
 /**
  * Opens SSE subscriptions: `GET <path>/<signed name>` verified, resolved and authorised, then
- * headers and `retry:` at once, what the page missed (after `Last-Event-ID` or the render position
- * signed into the name, never before the latter), then live messages. Answers 403 for a bad name or a failed or timed-out check, 404
- * for a row that no longer exists, one refresh for a class this process has not registered, a
- * bare `retry:` (reconnect later) while the broker has not started within `checkTimeout`, and 503
- * once closed.
+ * headers and `retry:` at once, what the page missed (after `Last-Event-ID` or the render
+ * position signed into the name, never before the latter), then live messages. Answers 403 for a
+ * bad name or a failed or timed-out check, 404 for a row that no longer exists, one refresh for a
+ * class this process has not registered, a bare `retry:` (reconnect later) while the broker has
+ * not started within `checkTimeout`, and 503 once closed.
  */
 export class Subscriptions {
   private readonly context: SubscriptionsContext;

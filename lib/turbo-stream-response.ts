@@ -1,18 +1,14 @@
 import type { Request, Response } from 'express';
 import {
+  refreshAttributes,
+  removeAttributes,
   splitArgs,
-  pickTarget,
-  dropUndefined,
-  refuseUnknownKeys,
-  REFRESH_KEYS,
-  REMOVE_KEYS,
   type ActionOptions,
   type ActionWithContent,
   type ContentArgs,
   type RefreshOptions,
 } from './action-args';
 import { validateContentFor } from './broadcaster';
-import { currentRequestId } from './context';
 import type { Locals, Renderer } from './render';
 import {
   turboStreamTag,
@@ -100,17 +96,12 @@ export class TurboStreamResponse {
 
   /** Adds a remove action: `<turbo-stream action="remove" target="..."></turbo-stream>`. */
   remove(options: TargetOptions): this {
-    refuseUnknownKeys('remove', options ?? {}, REMOVE_KEYS);
-    return this.add('remove', pickTarget(options ?? {}), '');
+    return this.add('remove', removeAttributes(options), '');
   }
 
   /** Adds a refresh action. */
-  refresh(given: RefreshOptions = {}): this {
-    const options = given ?? {};
-    refuseUnknownKeys('refresh', options, REFRESH_KEYS);
-    const requestId = options.requestId ?? currentRequestId();
-    const attributes = dropUndefined({ method: options.method, scroll: options.scroll, requestId });
-    return this.add('refresh', attributes, '');
+  refresh(options: RefreshOptions = {}): this {
+    return this.add('refresh', refreshAttributes(options), '');
   }
 
   /** The `<turbo-stream>` elements added so far, joined. */

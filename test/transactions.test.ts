@@ -10,6 +10,13 @@ import { settle, SseClient } from './support/sse-client';
 
 type ClsSequelize = typeof Sequelize & { _cls?: unknown };
 
+/** Waits for exactly these messages: they arrive, then nothing more within a settle. */
+async function expectExactly(client: SseClient, frames: string[]): Promise<void> {
+  await client.waitForEvents(frames.length);
+  await settle(150);
+  expect(client.data).to.deep.equal(frames);
+}
+
 for (const dialect of dialects) {
   describe(`broadcasts and transactions (${dialect.name})`, () => {
     let db: Database | undefined;
@@ -22,13 +29,6 @@ for (const dialect of dialects) {
       clients.push(client);
       await client.waitUntil(() => client.retry !== undefined, 3000, 'the retry hint');
       return client;
-    }
-
-    /** Waits for exactly `count` messages: `count` arrive, then nothing more within a settle. */
-    async function expectExactly(client: SseClient, frames: string[]): Promise<void> {
-      await client.waitForEvents(frames.length);
-      await settle(150);
-      expect(client.data).to.deep.equal(frames);
     }
 
     beforeEach(async function () {
@@ -304,6 +304,17 @@ describe('broadcasts and transactions (PostgreSQL only)', () => {
     return client;
   }
 
+  /** Nothing was sent nor any hook run; a write made now (slug `slug`) is sent, alone. */
+  async function expectNothingSentThenLive(board: SseClient, slug: string): Promise<void> {
+    await settle(150);
+    expect(board.events).to.have.length(0);
+    expect(hookCalls).to.deep.equal([]);
+    const after = await Note.create({ slug, body: 'after' });
+    await board.waitForEvents(1);
+    await settle(150);
+    expect(board.data).to.deep.equal([savedFrame(after.id, true, 'after')]);
+  }
+
   beforeEach(async function () {
     db = await createPostgresSchema(this);
     await setupNotes(db.sequelize, db.schema);
@@ -340,14 +351,7 @@ describe('broadcasts and transactions (PostgreSQL only)', () => {
     );
     expect(error?.name).to.equal('SequelizeUniqueConstraintError');
     expect(afterCommitRan).to.equal(true);
-    await settle(150);
-    expect(board.events).to.have.length(0);
-    expect(hookCalls).to.deep.equal([]);
-
-    const after = await Note.create({ slug: 'c', body: 'after' });
-    await board.waitForEvents(1);
-    await settle(150);
-    expect(board.data).to.deep.equal([savedFrame(after.id, true, 'after')]);
+    await expectNothingSentThenLive(board, 'c');
   });
 
   it('sends nothing when the COMMIT of a managed transaction fails', async () => {
@@ -389,9 +393,7 @@ describe('broadcasts and transactions (PostgreSQL only)', () => {
     expect(finishedMark(transaction)).to.equal('commit');
     broadcastSaved(note, { transaction });
     expect(await commit.answered).to.equal(null);
-    await board.waitForEvents(2);
-    await settle(150);
-    expect(board.data).to.deep.equal([
+    await expectExactly(board, [
       savedFrame(note.id, true, 'kept'),
       savedFrame(note.id, false, 'kept'),
     ]);
@@ -429,14 +431,7 @@ describe('broadcasts and transactions (PostgreSQL only)', () => {
     await transaction.commit(); // PostgreSQL answers ROLLBACK, and Sequelize reports no error.
     expect(await Note.count()).to.equal(0);
     broadcastSaved(note, { transaction });
-    await settle(150);
-    expect(board.events).to.have.length(0);
-    expect(hookCalls).to.deep.equal([]);
-
-    const after = await Note.create({ slug: 'b', body: 'after' });
-    await board.waitForEvents(1);
-    await settle(150);
-    expect(board.data).to.deep.equal([savedFrame(after.id, true, 'after')]);
+    await expectNothingSentThenLive(board, 'b');
   });
 
   it('sends nothing for a managed transaction whose callback swallowed a failed statement', async () => {
@@ -462,9 +457,7 @@ describe('broadcasts and transactions (PostgreSQL only)', () => {
 
     await transaction.commit();
     expect(await Note.count()).to.equal(2);
-    await board.waitForEvents(2);
-    await settle(150);
-    expect(board.data).to.deep.equal([
+    await expectExactly(board, [
       savedFrame(kept.id, true, 'kept'),
       savedFrame(later.id, true, 'later'),
     ]);
@@ -482,9 +475,7 @@ describe('broadcasts and transactions (PostgreSQL only)', () => {
 
     await first.commit();
     await second.commit();
-    await board.waitForEvents(2);
-    await settle(150);
-    expect(board.data).to.deep.equal([
+    await expectExactly(board, [
       savedFrame(early.id, true, 'first'),
       savedFrame(late.id, true, 'second'),
     ]);

@@ -254,9 +254,9 @@ export class RedisBroker implements Broker {
   }
 
   /**
-   * A log deleted (flush) and written again within the same millisecond restarts at ids no newer
-   * than the last one read, which `XREAD` would never return: when the epoch key changed, read
-   * the new log from its start.
+   * Run when a read finds nothing new: a log deleted (flush) and written again may restart at ids
+   * no newer than the last one read, which `XREAD` would never return, so a changed or missing
+   * epoch key moves this process to the epoch in force and reads the log again from its start.
    */
   private async noticeNewEpoch(): Promise<void> {
     const epoch = await this.reader.get(this.keys.epoch).catch(() => undefined);
