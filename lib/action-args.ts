@@ -45,6 +45,14 @@ export function refuseUnknownKeys(
   options: object,
   ...allowed: (readonly string[])[]
 ): void {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    const given = Array.isArray(options) ? 'an array' : options === null ? 'null' : typeof options;
+    throw new TurboExpressError(
+      ErrorCodes.INVALID_OPTION,
+      `${action}() takes an options object, not ${given}`,
+      { action },
+    );
+  }
   for (const key of Object.keys(options)) {
     if (!allowed.some((keys) => keys.includes(key))) {
       const known = allowed.flat().join(', ');
@@ -65,7 +73,7 @@ export function splitArgs(
   if (typeof args[0] === 'string') {
     const [template, locals, options] = args as [string, Locals, ActionOptions | undefined];
     const given = options ?? {};
-    if (typeof given === 'object') refuseUnknownKeys(action, given, ACTION_KEYS);
+    refuseUnknownKeys(action, given, ACTION_KEYS);
     return { content: { template, locals }, attributes: toAttributes(given) };
   }
   const given = args[0];

@@ -159,6 +159,12 @@ export class Connection {
     this.compareIds = compare;
   }
 
+  /** Forgets the id given to `skipThrough`: after a refresh the page holds nothing it names. */
+  forgetSeen(): void {
+    this.seenThrough = null;
+    this.compareIds = null;
+  }
+
   /** Writes the held live messages that replay did not already send, then goes live. */
   release(sentIds: ReadonlySet<string>): void {
     const held = this.held ?? [];
@@ -186,8 +192,7 @@ export class Connection {
     if (seen === null) return false;
     const order = this.compareIds!(id, seen);
     if (order !== null && order <= 0) return true;
-    this.seenThrough = null;
-    this.compareIds = null;
+    this.forgetSeen();
     return false;
   }
 

@@ -6,9 +6,11 @@ const ESCAPES: Record<string, string> = {
   "'": '&#39;',
 };
 
+/** Not global: `test` on a global pattern keeps a position between calls. */
+const HAS_UNSAFE = /[&<>"']/;
 const UNSAFE = /[&<>"']/g;
 
 /** Escapes text for use inside a double-quoted HTML attribute or as HTML text. */
 export function escapeHtml(value: string): string {
-  return UNSAFE.test(value) ? value.replace(UNSAFE, (char) => ESCAPES[char]) : value;
+  return HAS_UNSAFE.test(value) ? value.replace(UNSAFE, (char) => ESCAPES[char]) : value;
 }

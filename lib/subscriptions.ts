@@ -210,6 +210,9 @@ export class Subscriptions {
     if (frames === null) {
       const why = missed === null ? 'a gap' : 'a replay past maxQueuedBytes';
       debug('%s on %s after %s: sending refresh', why, name, afterId);
+      // What follows the refresh is news to the page, whatever id it came back with (one from
+      // ahead of the broker would otherwise hold back every live message).
+      connection.forgetSeen();
       connection.enqueueReplay(encodeEvent(gapId, REFRESH));
       return connection.release(NOTHING_SENT);
     }

@@ -64,7 +64,7 @@ export function validateAttributes(
       `${describe(action)} is not a Turbo Stream action; use one of ${ACTIONS.join(', ')}`,
     );
   }
-  const { target, targets, method, scroll } = attributes;
+  const { target, targets, method, scroll, requestId } = attributes;
   const hasTarget = target !== undefined;
   const hasTargets = targets !== undefined;
 
@@ -98,6 +98,13 @@ export function validateAttributes(
     throw new TurboExpressError(
       ErrorCodes.INVALID_OPTION,
       `scroll must be "preserve" or "reset", on refresh only; got ${describe(scroll)} on ${action}`,
+      { action },
+    );
+  }
+  if (requestId !== undefined && (action !== 'refresh' || typeof requestId !== 'string')) {
+    throw new TurboExpressError(
+      ErrorCodes.INVALID_OPTION,
+      `requestId must be a string, on refresh only; got ${describe(requestId)} on ${action}`,
       { action },
     );
   }

@@ -298,6 +298,13 @@ describe('replay', () => {
       ]);
     });
 
+    it('sends one refresh and then every live message to an id from ahead of the broker', async () => {
+      await start();
+      const src = await server.sourceFor(new ReplayTickerStream('a'));
+      const [epoch] = server.turbo.broker.position().split('-');
+      await expectOneRefreshThenLive(await open(src, { 'last-event-id': `${epoch}-999` }));
+    });
+
     it('sends one refresh for an id from before a restart', async () => {
       await start({ broker: new MemoryBroker() });
       const src = await server.sourceFor(new ReplayTickerStream('a'));

@@ -190,6 +190,37 @@ describe('action options', () => {
     );
   });
 
+  it('refuses options that are no object, and a request id that is no string', async () => {
+    const lobby = new Lobby();
+    const refusals = [
+      lobby.refresh(5 as never),
+      lobby.refresh([] as never),
+      lobby.remove('x' as never),
+      lobby.append('widgets/label', {}, 'x' as never),
+      lobby.refresh({ requestId: ['a"'.repeat(20)] } as never),
+      lobby.broadcast('refresh', { requestId: 7 } as never),
+    ].map((sent) =>
+      sent.then(
+        () => null,
+        (error: TurboExpressError) => error,
+      ),
+    );
+    const errors = await Promise.all(refusals);
+    expect(errors.map((error) => error?.message)).to.deep.equal([
+      'refresh() takes an options object, not number',
+      'refresh() takes an options object, not an array',
+      'remove() takes an options object, not string',
+      'append() takes an options object, not string',
+      'requestId must be a string, on refresh only; got a object on refresh',
+      'requestId must be a string, on refresh only; got a number on refresh',
+    ]);
+    // What was escaped after the refusals is still escaped.
+    const response = new TurboStreamResponse({ locals: {} } as never, new Renderer('views'));
+    expect(response.remove({ targets: '[data-tag="x"]' }).toString()).to.equal(
+      '<turbo-stream action="remove" targets="[data-tag=&quot;x&quot;]"></turbo-stream>',
+    );
+  });
+
   it('refuses an unknown key in res.turboStream too', () => {
     const response = new TurboStreamResponse({ locals: {} } as never, new Renderer('views'));
     expect(() => response.remove({ id: 'x' } as never)).to.throw('remove() takes no option "id"');

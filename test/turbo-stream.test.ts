@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { ErrorCodes, turboStreamTag } from '../lib';
 import { validateAttributes } from '../lib/turbo-stream';
+import { escapeHtml } from '../lib/escape';
 
 describe('turboStreamTag', () => {
   it('wraps content in a template for append', () => {
@@ -123,5 +124,14 @@ describe('validateAttributes', () => {
     expect(() => validateAttributes('explode' as never, { target: 'a' }))
       .to.throw('"explode" is not a Turbo Stream action')
       .with.property('code', ErrorCodes.INVALID_OPTION);
+  });
+});
+
+describe('escapeHtml', () => {
+  it('keeps no state between calls, whatever an earlier call met', () => {
+    // A value that is no string passes the test for unsafe characters, then fails to replace:
+    // a global pattern would keep the position past its quote and skip the next short string.
+    expect(() => escapeHtml([`${'a'.repeat(40)}"`] as never)).to.throw(TypeError);
+    expect(escapeHtml('<b>"')).to.equal('&lt;b&gt;&quot;');
   });
 });
