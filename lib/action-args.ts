@@ -45,7 +45,7 @@ export function refuseUnknownKeys(
   options: object,
   ...allowed: (readonly string[])[]
 ): void {
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+  if (!isPlainObject(options)) {
     const given = Array.isArray(options) ? 'an array' : options === null ? 'null' : typeof options;
     throw new TurboExpressError(
       ErrorCodes.INVALID_OPTION,
@@ -63,6 +63,13 @@ export function refuseUnknownKeys(
       );
     }
   }
+}
+
+/** An object literal (or one without a prototype): no Map, Date, array or inherited options. */
+function isPlainObject(value: unknown): value is object {
+  if (value === null || typeof value !== 'object') return false;
+  const prototype: unknown = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
 }
 
 /** Reads the arguments of a content action into its content and its attributes. */
@@ -104,7 +111,8 @@ export function removeAttributes(options: TargetOptions | null | undefined): Tar
 export function refreshAttributes(options: RefreshOptions | null | undefined): RefreshOptions {
   const given = options ?? {};
   refuseUnknownKeys('refresh', given, REFRESH_KEYS);
-  const requestId = given.requestId ?? currentRequestId();
+  // Only an absent id defaults: a null one is refused as any other non-string.
+  const requestId = given.requestId === undefined ? currentRequestId() : given.requestId;
   return dropUndefined({ method: given.method, scroll: given.scroll, requestId });
 }
 

@@ -59,9 +59,11 @@ export function refreshLater(stream: Refreshable, given: RefreshLaterOptions = {
     );
   }
   const context = currentContext();
-  if (context.suppressed) return;
-  const requestId = refreshOptions.requestId ?? context.requestId;
+  const requestId =
+    refreshOptions.requestId === undefined ? context.requestId : refreshOptions.requestId;
+  // Checked even when broadcasts are suppressed: a call fails the same way either way.
   validateAttributes('refresh', dropUndefined({ ...refreshOptions, requestId }));
+  if (context.suppressed) return;
 
   const name = stream.name;
   const key = `${name}\n${requestId ?? ''}`;

@@ -123,6 +123,7 @@ export function turboStreamTag(
   attributes: TurboStreamAttributes,
   html = '',
 ): string {
+  validateAttributes(action, attributes);
   let tag = `<turbo-stream action="${action}"`;
   if (attributes.target !== undefined) tag += ` target="${escapeHtml(attributes.target)}"`;
   if (attributes.targets !== undefined) tag += ` targets="${escapeHtml(attributes.targets)}"`;

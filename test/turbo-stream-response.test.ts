@@ -7,6 +7,7 @@ import {
   ErrorCodes,
   Stream,
   turboStreams,
+  withoutBroadcasts,
   type TurboExpressError,
   type TurboStreamsMiddleware,
 } from '../lib';
@@ -199,6 +200,9 @@ describe('action options', () => {
       lobby.append('widgets/label', {}, 'x' as never),
       lobby.refresh({ requestId: ['a"'.repeat(20)] } as never),
       lobby.broadcast('refresh', { requestId: 7 } as never),
+      lobby.refresh(new Map([['requestId', 'abc']]) as never),
+      lobby.remove(Object.create({ target: 'inherited' }) as never),
+      lobby.refresh({ requestId: null } as never),
     ].map((sent) =>
       sent.then(
         () => null,
@@ -213,7 +217,13 @@ describe('action options', () => {
       'append() takes an options object, not string',
       'requestId must be a string, on refresh only; got a object on refresh',
       'requestId must be a string, on refresh only; got a number on refresh',
+      'refresh() takes an options object, not object',
+      'remove() takes an options object, not object',
+      'requestId must be a string, on refresh only; got a object on refresh',
     ]);
+    expect(() => withoutBroadcasts(() => lobby.refreshLater({ requestId: 5 } as never))).to.throw(
+      'requestId must be a string',
+    );
     // What was escaped after the refusals is still escaped.
     const response = new TurboStreamResponse({ locals: {} } as never, new Renderer('views'));
     expect(response.remove({ targets: '[data-tag="x"]' }).toString()).to.equal(

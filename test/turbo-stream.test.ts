@@ -129,9 +129,21 @@ describe('validateAttributes', () => {
 
 describe('escapeHtml', () => {
   it('keeps no state between calls, whatever an earlier call met', () => {
-    // A value that is no string passes the test for unsafe characters, then fails to replace:
-    // a global pattern would keep the position past its quote and skip the next short string.
-    expect(() => escapeHtml([`${'a'.repeat(40)}"`] as never)).to.throw(TypeError);
+    // A global pattern's test would keep the position past this quote and skip the next short
+    // string; a value that is no string is read as text once.
+    expect(escapeHtml([`${'a'.repeat(40)}"`] as never)).to.equal(`${'a'.repeat(40)}&quot;`);
     expect(escapeHtml('<b>"')).to.equal('&lt;b&gt;&quot;');
+    let reads = 0;
+    const shifty = { toString: () => (reads++ === 0 ? 'safe' : '"><img>') };
+    expect(escapeHtml(shifty as never)).to.equal('safe');
+  });
+
+  it('checks the attributes of a tag built directly', () => {
+    expect(() => turboStreamTag('remove', { target: ['x'] } as never)).to.throw(
+      'must be a non-empty string',
+    );
+    expect(() => turboStreamTag('remove', { target: 'a', targets: '.b' })).to.throw(
+      'exactly one of',
+    );
   });
 });
