@@ -19,7 +19,8 @@ import { resolveStream } from './registry';
 import { Renderer } from './render';
 import type { Stream } from './stream';
 import { StreamNameSigner } from './stream-name';
-import { TurboStreamResponse } from './turbo-stream-response';
+import { provideTurboStream } from './response-helper';
+import type { TurboStreamResponse } from './turbo-stream-response';
 import { createSourceTagHelper, type TurboStreamFrom } from './source-tag';
 import { passesTest, Subscriptions } from './subscriptions';
 
@@ -178,7 +179,7 @@ export function turboStreams(options: TurboStreamsOptions = {}): TurboStreamsMid
       }
     }
     res.locals.turboStreamFrom = sourceTag(req);
-    res.turboStream = new TurboStreamResponse(res, renderer);
+    provideTurboStream(res, renderer);
 
     const requestId = req.get('x-turbo-request-id');
     if (requestId === undefined) next();

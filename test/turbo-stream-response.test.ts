@@ -12,6 +12,7 @@ import {
   type TurboStreamsMiddleware,
 } from '../lib';
 import { Renderer } from '../lib/render';
+import { provideTurboStream } from '../lib/response-helper';
 import { TurboStreamResponse } from '../lib/turbo-stream-response';
 
 describe('res.turboStream', () => {
@@ -71,6 +72,54 @@ describe('res.turboStream', () => {
     expect(response.text).to.equal(
       '<turbo-stream action="refresh" request-id="req-42"></turbo-stream>',
     );
+  });
+
+  it('is one builder per response, made on first use, in sub-apps too', async () => {
+    const seen: boolean[] = [];
+    const rooms = express();
+    rooms.post('/:id/messages', (_req, res) => {
+      seen.push(Object.prototype.hasOwnProperty.call(res, 'turboStream'));
+      res.turboStream.append({ target: 'messages', html: '<p>1</p>' });
+      seen.push(Object.prototype.hasOwnProperty.call(res, 'turboStream'));
+      res.turboStream.remove({ target: 'form' });
+      res.turboStream.send();
+    });
+    app.use('/rooms', rooms);
+    app.post('/plain', (_req, res) => {
+      seen.push(Object.prototype.hasOwnProperty.call(res, 'turboStream'));
+      res.sendStatus(204);
+    });
+
+    const response = await request(app).post('/rooms/4/messages');
+    expect(response.text).to.equal(
+      '<turbo-stream action="append" target="messages"><template><p>1</p></template></turbo-stream>\n' +
+        '<turbo-stream action="remove" target="form"></turbo-stream>',
+    );
+    expect((await request(app).post('/plain')).status).to.equal(204);
+    expect(seen).to.deep.equal([false, true, false]);
+  });
+
+  it('can be replaced by assignment, and is its own property on a response Express did not build', () => {
+    const renderer = new Renderer(path.join(__dirname, 'fixtures', 'views'));
+    const double = {} as express.Response;
+    provideTurboStream(double, renderer);
+    expect(double.turboStream).to.be.an.instanceOf(TurboStreamResponse);
+    expect(Object.prototype.hasOwnProperty.call(Object.prototype, 'turboStream')).to.equal(false);
+
+    const served = express();
+    served.use(turbo);
+    served.post('/x', (_req, res) => {
+      const mine = new TurboStreamResponse(res, renderer).update({ target: 'n', html: '2' });
+      res.turboStream = mine;
+      expect(res.turboStream).to.equal(mine);
+      res.turboStream.send();
+    });
+    return request(served)
+      .post('/x')
+      .expect(
+        200,
+        '<turbo-stream action="update" target="n"><template>2</template></turbo-stream>',
+      );
   });
 
   it('throws where the action is added when its partial fails, giving a 500', async () => {
