@@ -20,11 +20,11 @@ const renderers = new WeakMap<object, Renderer>();
  */
 export function provideTurboStream(res: Response, renderer: Renderer): void {
   const prototype = Object.getPrototypeOf(res) as object | null;
+  if (prototype !== null && renderers.get(prototype) === renderer) return;
   if (prototype === null || prototype === ServerResponse.prototype || !isServerResponse(res)) {
     res.turboStream = new TurboStreamResponse(res, renderer);
     return;
   }
-  if (renderers.get(prototype) === renderer) return;
   renderers.set(prototype, renderer);
   if (!Object.prototype.hasOwnProperty.call(prototype, 'turboStream')) {
     Object.defineProperty(prototype, 'turboStream', TURBO_STREAM_PROPERTY);
