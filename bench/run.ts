@@ -2,6 +2,7 @@
  * Entry point: `npm run bench [-- --quick] [-- --only raw,better-sse] [-- --repeat 3]`.
  * Forks one server process and one load generator per contestant and run, prints a markdown
  * table of medians and whether the product's targets hold, and writes .bench/results.json.
+ * `-- --side-by-side [--rounds 5]` runs only the side-by-side comparison of side-by-side.ts.
  * Figures are printed, never asserted.
  */
 import { execSync } from 'node:child_process';
@@ -11,6 +12,7 @@ import path from 'node:path';
 import { killAllChildren, stopAllChildren } from './children';
 import { runContestant } from './contestant';
 import { profileFor, type Profile } from './profiles';
+import { runSideBySide } from './side-by-side';
 import { markdownTable, methodNotes, type ContestantRuns } from './report';
 import { targetReport } from './targets';
 import { warnings } from './warnings';
@@ -23,6 +25,8 @@ interface Args {
   only: string[] | null;
   /** Runs per contestant; the table shows medians. */
   repeat: number;
+  /** Rounds of the side-by-side comparison instead of the full run, or null. */
+  sideBySide: number | null;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -35,7 +39,16 @@ function parseArgs(argv: string[]): Args {
   if (!Number.isSafeInteger(repeat) || repeat < 1 || repeat > 9) {
     throw new Error('--repeat takes a whole number from 1 to 9');
   }
-  return { quick: argv.includes('--quick'), only: only === null ? null : only.split(','), repeat };
+  const rounds = Number(valueOf('--rounds') ?? 5);
+  if (!Number.isSafeInteger(rounds) || rounds < 1 || rounds > 99) {
+    throw new Error('--rounds takes a whole number from 1 to 99');
+  }
+  return {
+    quick: argv.includes('--quick'),
+    only: only === null ? null : only.split(','),
+    repeat,
+    sideBySide: argv.includes('--side-by-side') ? rounds : null,
+  };
 }
 
 /** Each process holds up to max(subscribers) sockets; warn instead of failing mid-run. */
@@ -64,7 +77,11 @@ function writeResults(profile: Profile, fileLimit: number, results: ContestantRu
 }
 
 async function main(): Promise<void> {
-  const { quick, only, repeat } = parseArgs(process.argv.slice(2));
+  const { quick, only, repeat, sideBySide } = parseArgs(process.argv.slice(2));
+  if (sideBySide !== null) {
+    await runSideBySide(sideBySide, (line) => console.log(line));
+    return;
+  }
   const profile = profileFor(quick);
   const fileLimit = checkFileLimit(profile);
   const contestants = CONTESTANTS.filter((c) =>
