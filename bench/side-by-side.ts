@@ -7,10 +7,12 @@
  * host does in the meantime (other virtual machines, CPU boost) lands on one and not the other:
  * this figure moves by ±15 % between runs, more than the difference it is meant to show. Here each
  * round starts both servers and both load generators at once, gives each one subscriber and the
- * same steady schedule (50 POSTs/s for 8 s, after 2 s of warm-up), and reads each server's CPU
- * over the same seconds. What the host does weighs on both alike, and the ratio of one round is
- * steadier than either figure. Every round starts fresh processes.
+ * same steady schedule (50 POSTs/s for 8 s, after 2 s of warm-up; the second server's POSTs half
+ * a period after the first's, so that they alternate), and reads each server's CPU over the same
+ * seconds. What the host does weighs on both alike, and the ratio of one round is steadier than
+ * either figure. Every round starts fresh processes.
  */
+import { sleep } from './clock';
 import { metered, type MeteredRun } from './measure/metered';
 import { CONTESTANTS, type Contestant } from './servers/index';
 import { BenchSession } from './session';
@@ -56,14 +58,27 @@ async function runRound(contestants: Contestant[]): Promise<Round> {
   try {
     for (const contestant of contestants) sessions.push(await BenchSession.start(contestant));
     await Promise.all(sessions.map((session) => session.subscribers(1)));
-    await Promise.all(sessions.map((session) => steady(session, WARM_UP_MS)));
+    await Promise.all(
+      sessions.map((session, i) => afterTurn(i, () => steady(session, WARM_UP_MS))),
+    );
     const runs = await Promise.all(
-      sessions.map((session) => metered(session, () => steady(session, DURATION_MS))),
+      sessions.map((session, i) =>
+        metered(session, () => afterTurn(i, () => steady(session, DURATION_MS))),
+      ),
     );
     return { cpu: runs.map(cpuPerBroadcast) };
   } finally {
     await Promise.all(sessions.map((session) => session.stop()));
   }
+}
+
+/**
+ * Starts the i-th contestant's schedule `i / PAIR.length` of a period after the first's, so that
+ * their POSTs alternate instead of landing at the same instant and contending for the cores.
+ */
+async function afterTurn<T>(i: number, start: () => Promise<T>): Promise<T> {
+  await sleep((i * 1000) / RATE / PAIR.length);
+  return start();
 }
 
 function steady(session: BenchSession, durationMs: number) {

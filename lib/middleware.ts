@@ -19,8 +19,7 @@ import { resolveStream } from './registry';
 import { Renderer } from './render';
 import type { Stream } from './stream';
 import { StreamNameSigner } from './stream-name';
-import { provideTurboStream } from './response-helper';
-import type { TurboStreamResponse } from './turbo-stream-response';
+import { TurboStreamResponse } from './turbo-stream-response';
 import { createSourceTagHelper, type TurboStreamFrom } from './source-tag';
 import { passesTest, Subscriptions } from './subscriptions';
 
@@ -179,7 +178,7 @@ export function turboStreams(options: TurboStreamsOptions = {}): TurboStreamsMid
       }
     }
     res.locals.turboStreamFrom = sourceTag(req);
-    provideTurboStream(res, renderer);
+    res.turboStream = new TurboStreamResponse(res, renderer);
 
     const requestId = req.get('x-turbo-request-id');
     if (requestId === undefined) next();

@@ -1,4 +1,6 @@
 import express from 'express';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import request from 'supertest';
 import { expect } from 'chai';
@@ -12,7 +14,6 @@ import {
   type TurboStreamsMiddleware,
 } from '../lib';
 import { Renderer } from '../lib/render';
-import { provideTurboStream } from '../lib/response-helper';
 import { TurboStreamResponse } from '../lib/turbo-stream-response';
 
 describe('res.turboStream', () => {
@@ -74,52 +75,106 @@ describe('res.turboStream', () => {
     );
   });
 
-  it('is one builder per response, made on first use, in sub-apps too', async () => {
-    const seen: boolean[] = [];
+  it('is one builder per response, in sub-apps too', async () => {
     const rooms = express();
     rooms.post('/:id/messages', (_req, res) => {
-      seen.push(Object.prototype.hasOwnProperty.call(res, 'turboStream'));
       res.turboStream.append({ target: 'messages', html: '<p>1</p>' });
-      seen.push(Object.prototype.hasOwnProperty.call(res, 'turboStream'));
       res.turboStream.remove({ target: 'form' });
       res.turboStream.send();
     });
     app.use('/rooms', rooms);
-    app.post('/plain', (_req, res) => {
-      seen.push(Object.prototype.hasOwnProperty.call(res, 'turboStream'));
-      res.sendStatus(204);
-    });
 
     const response = await request(app).post('/rooms/4/messages');
     expect(response.text).to.equal(
       '<turbo-stream action="append" target="messages"><template><p>1</p></template></turbo-stream>\n' +
         '<turbo-stream action="remove" target="form"></turbo-stream>',
     );
-    expect((await request(app).post('/plain')).status).to.equal(204);
-    expect(seen).to.deep.equal([false, true, false]);
   });
 
-  it('can be replaced by assignment, and is its own property on a response Express did not build', () => {
-    const renderer = new Renderer(path.join(__dirname, 'fixtures', 'views'));
-    const double = {} as express.Response;
-    provideTurboStream(double, renderer);
-    expect(double.turboStream).to.be.an.instanceOf(TurboStreamResponse);
-    expect(Object.prototype.hasOwnProperty.call(Object.prototype, 'turboStream')).to.equal(false);
-
-    const served = express();
-    served.use(turbo);
-    served.post('/x', (_req, res) => {
-      const mine = new TurboStreamResponse(res, renderer).update({ target: 'n', html: '2' });
-      res.turboStream = mine;
-      expect(res.turboStream).to.equal(mine);
-      res.turboStream.send();
+  it('follows the request back out of a sub-app that mounts turboStreams(), into its error handler too', async () => {
+    const bundle = express();
+    bundle.use(turbo);
+    const parent = express();
+    parent.use(bundle);
+    parent.post('/p', (_req, res) => res.turboStream.refresh().send());
+    parent.post('/fails', () => {
+      throw new Error('body is empty');
     });
-    return request(served)
-      .post('/x')
-      .expect(
-        200,
-        '<turbo-stream action="update" target="n"><template>2</template></turbo-stream>',
+    parent.use(
+      (error: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+        res.status(422);
+        res.turboStream.update({ target: 'form-errors', html: error.message }).send();
+      },
+    );
+
+    const refreshed = await request(parent).post('/p').set('X-Turbo-Request-Id', 'abc');
+    expect(refreshed.text).to.equal(
+      '<turbo-stream action="refresh" request-id="abc"></turbo-stream>',
+    );
+    const failed = await request(parent).post('/fails');
+    expect(failed.status).to.equal(422);
+    expect(failed.text).to.equal(
+      '<turbo-stream action="update" target="form-errors"><template>body is empty</template></turbo-stream>',
+    );
+  });
+
+  it('is undefined on a route reached before turboStreams(), however many requests went through it', async () => {
+    const early = express();
+    const seen: string[] = [];
+    early.post('/early', (_req, res) => {
+      seen.push(typeof res.turboStream);
+      res.sendStatus(204);
+    });
+    early.use(turbo);
+    early.post('/late', (_req, res) => res.turboStream.refresh().send());
+
+    await request(early).post('/early').expect(204);
+    await request(early).post('/late').expect(200);
+    await request(early).post('/early').expect(204);
+    expect(seen).to.deep.equal(['undefined', 'undefined']);
+  });
+
+  it('renders from the views of the turboStreams() the response went through, while others run', async () => {
+    const otherViews = mkdtempSync(path.join(os.tmpdir(), 'turbo-views-'));
+    mkdirSync(path.join(otherViews, 'widgets'));
+    writeFileSync(path.join(otherViews, 'widgets', 'label.pug'), 'b.other= label\n');
+    const other = turboStreams({ secret: 'test-secret', views: otherViews, discover: null });
+    try {
+      const admin = express.Router();
+      admin.use(other);
+      admin.post('/x', async (_req, res) => {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        res.turboStream.append('widgets/label', { label: 'b' }, { target: 't' }).send();
+      });
+      app.use('/admin', admin);
+      app.post('/x', (_req, res) => {
+        res.turboStream.append('widgets/label', { label: 'a' }, { target: 't' }).send();
+      });
+
+      const [fromAdmin, fromApp] = await Promise.all([
+        request(app).post('/admin/x'),
+        new Promise((resolve) => setTimeout(resolve, 10)).then(() => request(app).post('/x')),
+      ]);
+      expect(fromAdmin.text).to.equal(
+        '<turbo-stream action="append" target="t"><template><b class="other">b</b></template></turbo-stream>',
       );
+      expect(fromApp.text).to.equal(
+        '<turbo-stream action="append" target="t"><template><span class="label">a</span></template></turbo-stream>',
+      );
+    } finally {
+      await other.close();
+      rmSync(otherViews, { recursive: true, force: true });
+    }
+  });
+
+  it('is not on the responses of an app that does not use turboStreams()', async () => {
+    const unrelated = express();
+    unrelated.post('/x', (_req, res) => res.send(typeof res.turboStream));
+    app.post('/x', (_req, res) => res.turboStream.refresh().send());
+    expect((await request(app).post('/x')).text).to.equal(
+      '<turbo-stream action="refresh"></turbo-stream>',
+    );
+    expect((await request(unrelated).post('/x')).text).to.equal('undefined');
   });
 
   it('throws where the action is added when its partial fails, giving a 500', async () => {
