@@ -15,7 +15,7 @@ import { LostBroadcasts } from './lost-broadcasts';
 import { BroadcastRecorder } from './recorder';
 import { Renderer, type Locals } from './render';
 import {
-  turboStreamTag,
+  checkedTurboStreamTag,
   validateAttributes,
   takesContent,
   type TurboStreamAction,
@@ -91,7 +91,7 @@ export class Broadcaster {
       } else if (content.html !== undefined) {
         html = content.html;
       }
-      element = turboStreamTag(action, attributes, html);
+      element = checkedTurboStreamTag(action, attributes, html);
     } catch (error) {
       this.report(error, ErrorCodes.RENDER_FAILED, { stream, action, template: content.template });
       return false;

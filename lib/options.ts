@@ -192,8 +192,7 @@ function optionalPath(value: unknown): string | null {
 /**
  * The folder discovery searches by default: the entry script's, or its parent when the script
  * sits in the `bin/` of an app, next to its package.json (Express's generated `bin/www`, which
- * loads `../app`). None for a script in
- * node_modules (a test runner, a CLI).
+ * loads `../app`). None for a script in node_modules (a test runner, a CLI).
  */
 export function appFolderOf(entryScript: string | undefined): string | null {
   if (entryScript === undefined || entryScript.split(path.sep).includes('node_modules')) {

@@ -1,5 +1,10 @@
 import createDebug from 'debug';
-import { dropUndefined, refuseUnknownKeys, REFRESH_KEYS, type RefreshOptions } from './action-args';
+import {
+  refreshAttributes,
+  refuseUnknownKeys,
+  REFRESH_KEYS,
+  type RefreshOptions,
+} from './action-args';
 import { activeBroadcaster } from './broadcaster';
 import { currentContext, runWithContext } from './context';
 import { ErrorCodes, TurboExpressError } from './errors';
@@ -58,12 +63,11 @@ export function refreshLater(stream: Refreshable, given: RefreshLaterOptions = {
       { action: 'refresh' },
     );
   }
-  const context = currentContext();
-  const requestId =
-    refreshOptions.requestId === undefined ? context.requestId : refreshOptions.requestId;
   // Checked even when broadcasts are suppressed: a call fails the same way either way.
-  validateAttributes('refresh', dropUndefined({ ...refreshOptions, requestId }));
-  if (context.suppressed) return;
+  const attributes = refreshAttributes(refreshOptions);
+  validateAttributes('refresh', attributes);
+  if (currentContext().suppressed) return;
+  const { requestId } = attributes;
 
   const name = stream.name;
   const key = `${name}\n${requestId ?? ''}`;
@@ -77,7 +81,7 @@ export function refreshLater(stream: Refreshable, given: RefreshLaterOptions = {
     void sendPending(key);
   }, wait);
   timer.unref();
-  pending.set(key, { stream, name, options: refreshOptions, requestId, deadline, timer });
+  pending.set(key, { stream, name, options: attributes, requestId, deadline, timer });
   debug('%s refresh on %s in %d ms', earlier ? 'pushed back' : 'scheduled', name, wait);
 }
 
@@ -100,10 +104,9 @@ async function sendPending(key: string): Promise<void> {
   pending.delete(key);
   clearTimeout(entry.timer);
 
-  const options = { ...entry.options, requestId: entry.requestId };
   try {
     // The timer inherits the context of the first caller; the refresh must carry only its own.
-    await runWithContext({ requestId: entry.requestId }, () => entry.stream.refresh(options));
+    await runWithContext({ requestId: entry.requestId }, () => entry.stream.refresh(entry.options));
   } catch (error) {
     activeBroadcaster().report(error, ErrorCodes.INVALID_OPTION, {
       stream: entry.name,

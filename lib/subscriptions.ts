@@ -363,8 +363,7 @@ function replayPositionOf(
   const lastEventId = req.get('last-event-id');
   // EventSource sends no Last-Event-ID rather than an empty one; read an empty one as absent.
   if (lastEventId === undefined || lastEventId.length === 0) return renderedAt ?? undefined;
-  if (renderedAt === null) return lastEventId;
-  if (compareIds === undefined) return lastEventId;
+  if (renderedAt === null || compareIds === undefined) return lastEventId;
   const order = compareIds(lastEventId, renderedAt);
   if (order === null) return null;
   return order < 0 ? renderedAt : lastEventId;

@@ -12,7 +12,6 @@ import { validateContentFor } from './broadcaster';
 import type { Locals, Renderer } from './render';
 import {
   turboStreamTag,
-  validateAttributes,
   type TargetOptions,
   type TurboStreamAction,
   type TurboStreamAttributes,
@@ -125,7 +124,6 @@ export class TurboStreamResponse {
   }
 
   private add(action: TurboStreamAction, attributes: TurboStreamAttributes, html: string): this {
-    validateAttributes(action, attributes);
     this.elements.push(turboStreamTag(action, attributes, html));
     return this;
   }

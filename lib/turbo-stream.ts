@@ -111,8 +111,9 @@ export function validateAttributes(
 }
 
 /**
- * Builds one `<turbo-stream>` element. Every attribute is escaped; `html` goes inside the
- * `<template>` as it is, since it is the rendered partial.
+ * Builds one `<turbo-stream>` element, after checking its attributes as the actions do. Every
+ * attribute is escaped; `html` goes inside the `<template>` as it is, since it is the rendered
+ * partial.
  *
  * @example
  * turboStreamTag('remove', { target: 'message-7' })
@@ -124,6 +125,15 @@ export function turboStreamTag(
   html = '',
 ): string {
   validateAttributes(action, attributes);
+  return checkedTurboStreamTag(action, attributes, html);
+}
+
+/** Builds the element of attributes `validateAttributes` has already passed. */
+export function checkedTurboStreamTag(
+  action: TurboStreamAction,
+  attributes: TurboStreamAttributes,
+  html: string,
+): string {
   let tag = `<turbo-stream action="${action}"`;
   if (attributes.target !== undefined) tag += ` target="${escapeHtml(attributes.target)}"`;
   if (attributes.targets !== undefined) tag += ` targets="${escapeHtml(attributes.targets)}"`;

@@ -5,12 +5,12 @@ import crypto from 'node:crypto';
  * shared log, the per-stream histories and their trim records in step without a lock.
  *
  * Keys: `epoch` (a random value, gone after FLUSHALL or a restart without persistence, replaced
- * when the server's `run_id` is not the one `server` recorded), `seq` (a
+ * when the server's `run_id` is not the one `server` recorded), `server` (that run id), `seq` (a
  * counter of every message, to notice a message the log dropped before a reader saw it), `first`
  * (the id of the epoch's first message, before which nothing can have been trimmed), `log`
  * (one Redis Stream of every message, read by every process), and per stream name `history` (a
- * Redis Stream of that name's messages, under the same ids as in the log) with `floor`, the id of
- * the newest message trimmed from that history.
+ * Redis Stream of that name's messages, under the same ids as in the log, each with its epoch)
+ * with `floor`, the id of the newest message trimmed from that history.
  */
 
 /** Compares Redis Stream ids and trims a history, recording how far it was trimmed. */
@@ -103,6 +103,13 @@ return { epoch, id }
  * Returns the entries after `after` up to `up to`, or false when they cannot be proven complete.
  */
 const REPLAY = `${TRIM}
+-- The epoch an entry was written under; nil for one written by a version that recorded none.
+local function epochOf(fields)
+  for i = 1, #fields, 2 do
+    if fields[i] == 'e' then return fields[i + 1] end
+  end
+  return nil
+end
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
 local size = tonumber(ARGV[4])
 local maxAge = tonumber(ARGV[5])
@@ -116,10 +123,7 @@ if redis.call('EXISTS', KEYS[2]) == 0 then
   local newest = redis.call('XREVRANGE', KEYS[6], '+', '-', 'COUNT', 1)
   if #newest == 0 or not isOlder(ARGV[2], newest[1][1]) then return {} end
   -- Nothing sent under this epoch yet (the log holds only what came before it): nothing missed.
-  local fields = newest[1][2]
-  for i = 1, #fields, 2 do
-    if fields[i] == 'e' and fields[i + 1] ~= ARGV[1] then return {} end
-  end
+  if epochOf(newest[1][2]) ~= ARGV[1] then return {} end
   return false
 end
 trim(KEYS[2], KEYS[3], size, cutoff)
@@ -129,8 +133,8 @@ if floor and isOlder(ARGV[2], floor) then return false end
 -- (Entries written by a version that kept no epoch in histories count as this epoch's.)
 local found = {}
 for _, entry in ipairs(redis.call('XRANGE', KEYS[2], '(' .. ARGV[2], ARGV[3])) do
-  local fields = entry[2]
-  if not (fields[3] == 'e' and fields[4] ~= ARGV[1]) then table.insert(found, entry) end
+  local epoch = epochOf(entry[2])
+  if epoch == nil or epoch == ARGV[1] then table.insert(found, entry) end
 end
 return found
 `;
