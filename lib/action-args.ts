@@ -46,10 +46,9 @@ export function refuseUnknownKeys(
   ...allowed: (readonly string[])[]
 ): void {
   if (!isPlainObject(options)) {
-    const given = Array.isArray(options) ? 'an array' : options === null ? 'null' : typeof options;
     throw new TurboExpressError(
       ErrorCodes.INVALID_OPTION,
-      `${action}() takes an options object, not ${given}`,
+      `${action}() takes an options object, not ${describeNonPlain(options)}`,
       { action },
     );
   }
@@ -63,6 +62,17 @@ export function refuseUnknownKeys(
       );
     }
   }
+}
+
+/** What was given instead of an options object, as an error message names it. */
+function describeNonPlain(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value !== 'object') return typeof value;
+  const name: unknown = (value as { constructor?: { name?: unknown } }).constructor?.name;
+  return typeof name === 'string' && name !== 'Object'
+    ? `a ${name}`
+    : 'an object with a prototype of its own';
 }
 
 /** An object literal (or one without a prototype): no Map, Date, array or inherited options. */

@@ -70,7 +70,8 @@ export function refreshLater(stream: Refreshable, given: RefreshLaterOptions = {
   const { requestId } = attributes;
 
   const name = stream.name;
-  const key = `${name}\n${requestId ?? ''}`;
+  // Request ids may be any text, the empty one included: the key tells every one from none.
+  const key = JSON.stringify([name, requestId ?? null]);
   const now = Date.now();
   const earlier = pending.get(key);
   const deadline = earlier?.deadline ?? now + delay * MAX_WAIT_FACTOR;

@@ -167,5 +167,8 @@ function validateMethod(action: TurboStreamAction, method: unknown): void {
 
 /** A value as an error message shows it: a string quoted, anything else by its type. */
 function describe(value: unknown): string {
-  return typeof value === 'string' ? JSON.stringify(value) : `a ${typeof value}`;
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return /^[aeiou]/.test(typeof value) ? `an ${typeof value}` : `a ${typeof value}`;
 }

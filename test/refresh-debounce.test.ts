@@ -106,6 +106,18 @@ describe('stream.refreshLater', () => {
     ]);
   });
 
+  it('tells an empty request id from none, merging neither into the other', async () => {
+    const stream = new BoardStream();
+    stream.refreshLater({ delay: DELAY, requestId: '' });
+    stream.refreshLater({ delay: DELAY });
+    await board.waitForEvents(2);
+    await settle(DELAY * 3);
+    expect([...board.data].sort()).to.deep.equal([
+      '<turbo-stream action="refresh" request-id=""></turbo-stream>',
+      '<turbo-stream action="refresh"></turbo-stream>',
+    ]);
+  });
+
   it('sends one refresh without request-id for calls made outside any request', async () => {
     const stream = new BoardStream();
     for (let i = 0; i < 20; i++) stream.refreshLater({ delay: DELAY });

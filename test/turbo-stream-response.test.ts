@@ -319,11 +319,11 @@ describe('action options', () => {
       'refresh() takes an options object, not an array',
       'remove() takes an options object, not string',
       'append() takes an options object, not string',
-      'requestId must be a string, on refresh only; got a object on refresh',
+      'requestId must be a string, on refresh only; got an array on refresh',
       'requestId must be a string, on refresh only; got a number on refresh',
-      'refresh() takes an options object, not object',
-      'remove() takes an options object, not object',
-      'requestId must be a string, on refresh only; got a object on refresh',
+      'refresh() takes an options object, not a Map',
+      'remove() takes an options object, not an object with a prototype of its own',
+      'requestId must be a string, on refresh only; got null on refresh',
     ]);
     expect(() => withoutBroadcasts(() => lobby.refreshLater({ requestId: 5 } as never))).to.throw(
       'requestId must be a string',

@@ -123,7 +123,8 @@ if redis.call('EXISTS', KEYS[2]) == 0 then
   local newest = redis.call('XREVRANGE', KEYS[6], '+', '-', 'COUNT', 1)
   if #newest == 0 or not isOlder(ARGV[2], newest[1][1]) then return {} end
   -- Nothing sent under this epoch yet (the log holds only what came before it): nothing missed.
-  if epochOf(newest[1][2]) ~= ARGV[1] then return {} end
+  local newestEpoch = epochOf(newest[1][2])
+  if newestEpoch ~= nil and newestEpoch ~= ARGV[1] then return {} end
   return false
 end
 trim(KEYS[2], KEYS[3], size, cutoff)
