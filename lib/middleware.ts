@@ -19,7 +19,8 @@ import { resolveStream } from './registry';
 import { Renderer } from './render';
 import type { Stream } from './stream';
 import { StreamNameSigner } from './stream-name';
-import { TurboStreamResponse } from './turbo-stream-response';
+import { offerTurboStream, turboStreamFactory } from './response-builder';
+import type { TurboStreamResponse } from './turbo-stream-response';
 import { createSourceTagHelper, type TurboStreamFrom } from './source-tag';
 import { passesTest, Subscriptions } from './subscriptions';
 
@@ -147,6 +148,7 @@ export function turboStreams(options: TurboStreamsOptions = {}): TurboStreamsMid
   ready.catch(onBrokerError);
 
   const prefix = resolved.path === '/' ? '/' : `${resolved.path}/`;
+  const buildTurboStream = turboStreamFactory(renderer);
   const sourceTag = createSourceTagHelper(signer, resolved, broker);
   let isClosed = false;
   const subscriptions = new Subscriptions({
@@ -178,10 +180,11 @@ export function turboStreams(options: TurboStreamsOptions = {}): TurboStreamsMid
       }
     }
     res.locals.turboStreamFrom = sourceTag(req);
-    res.turboStream = new TurboStreamResponse(res, renderer);
+    offerTurboStream(res, buildTurboStream);
 
-    const requestId = req.get('x-turbo-request-id');
-    if (requestId === undefined) next();
+    // Node joins repeated headers of this kind into one string.
+    const requestId = req.headers['x-turbo-request-id'];
+    if (typeof requestId !== 'string') next();
     else runInContext({ requestId }, next);
   } as TurboStreamsMiddleware;
 

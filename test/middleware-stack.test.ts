@@ -28,6 +28,7 @@ describe('several turboStreams() in one process', () => {
     const before = await SseClient.open(await first.sourceFor(new NewsStream()));
     clients.push(before);
     const second = await startServer();
+    servers.push(second);
     expect(warnings).to.have.length(1);
     expect(warnings[0]).to.match(
       /^turbo-express: a second turboStreams\(\) was created while another is open/,

@@ -75,6 +75,63 @@ describe('res.turboStream', () => {
     );
   });
 
+  it('carries a repeated request id header as Node joins it', async () => {
+    app.post('/r', (_req, res) => res.turboStream.refresh().send());
+    const response = await request(app)
+      .post('/r')
+      .set('X-Turbo-Request-Id', ['a', 'b'] as unknown as string);
+    expect(response.text).to.equal(
+      '<turbo-stream action="refresh" request-id="a, b"></turbo-stream>',
+    );
+  });
+
+  it('can be replaced by the app, like any property of the response', async () => {
+    app.post('/v', (_req, res) => {
+      const builder = res.turboStream;
+      res.turboStream = undefined as never;
+      res.set('X-Cleared', String(res.turboStream));
+      res.turboStream = builder;
+      builder.remove({ target: 'x' });
+      res.turboStream.send();
+    });
+    const response = await request(app).post('/v');
+    expect(response.headers['x-cleared']).to.equal('undefined');
+    expect(response.text).to.equal('<turbo-stream action="remove" target="x"></turbo-stream>');
+  });
+
+  it('works alongside a second copy of turbo-express loaded in the same process', async () => {
+    const libDir = path.join(__dirname, '..', 'lib') + path.sep;
+    const ours = (key: string) => key.startsWith(libDir);
+    const kept = Object.entries(require.cache).filter(([key]) => ours(key));
+    for (const [key] of kept) delete require.cache[key];
+    let copy: typeof import('../lib');
+    try {
+      copy = require('../lib') as typeof import('../lib');
+    } finally {
+      for (const key of Object.keys(require.cache).filter(ours)) delete require.cache[key];
+      for (const [key, module] of kept) require.cache[key] = module;
+    }
+    expect(copy.turboStreams).to.not.equal(turboStreams);
+
+    const other = copy.turboStreams({ secret: 'test-secret', discover: null });
+    try {
+      const otherApp = express();
+      otherApp.use(other);
+      otherApp.post('/x', (_req, res) => res.turboStream.remove({ target: 'b' }).send());
+      app.post('/x', (_req, res) => res.turboStream.remove({ target: 'a' }).send());
+      const [fromCopy, fromOurs] = await Promise.all([
+        request(otherApp).post('/x'),
+        request(app).post('/x'),
+      ]);
+      expect([fromCopy.text, fromOurs.text]).to.deep.equal([
+        '<turbo-stream action="remove" target="b"></turbo-stream>',
+        '<turbo-stream action="remove" target="a"></turbo-stream>',
+      ]);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('is one builder per response, in sub-apps too', async () => {
     const rooms = express();
     rooms.post('/:id/messages', (_req, res) => {
@@ -208,18 +265,18 @@ describe('acceptsTurboStream', () => {
 
 describe('where partials are read from', () => {
   const fixtures = path.join(__dirname, 'fixtures', 'views');
-  let turbo: TurboStreamsMiddleware | undefined;
+  const opened: TurboStreamsMiddleware[] = [];
 
   afterEach(async () => {
-    await turbo?.close();
-    turbo = undefined;
+    for (const turbo of opened.splice(0)) await turbo.close();
   });
 
   function appWithViews(setting: string | string[], options: { views?: string } = {}) {
     const app = express();
     app.set('env', 'test'); // Express's error handler logs nothing in tests.
     app.set('views', setting);
-    turbo = turboStreams({ secret: 'test-secret', discover: null, ...options });
+    const turbo = turboStreams({ secret: 'test-secret', discover: null, ...options });
+    opened.push(turbo);
     app.use(turbo);
     app.post('/x', (_req, res) => {
       res.turboStream.append('widgets/label', { label: 'a' }, { target: 't' }).send();
