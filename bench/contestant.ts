@@ -101,6 +101,14 @@ function fixedAndFanOutCost(latency: ContestantResult['latency']) {
 
 /** Let the JIT and the POST keep-alive pool settle before anything is recorded. */
 async function warmUp(session: BenchSession, profile: Profile): Promise<void> {
+  await session.subscribers(1);
+  await session.steady({
+    rate: profile.warmUpRate,
+    durationMs: (profile.warmUpBroadcasts * 1000) / profile.warmUpRate,
+    size: profile.defaultPayload,
+    drainMs: profile.drainMs,
+    sample: 1,
+  });
   await session.subscribers(100);
   await session.steady({
     rate: 50,
