@@ -7,13 +7,20 @@ import { TurboStreamResponse } from './turbo-stream-response';
 export type TurboStreamFactory = (res: Response) => TurboStreamResponse;
 
 /**
- * The responses that went through a turboStreams(), each with the factory of its builder. Kept
- * on `globalThis` under a registered symbol, so that two copies of turbo-express loaded in one
- * process (two versions in node_modules) share it and the one getter below.
+ * The responses that went through a turboStreams() and were not read yet, each with the factory
+ * of its builder. Kept on `ServerResponse.prototype` under a registered symbol, as is the getter
+ * that reads it, so that every copy of turbo-express in the process shares both: two versions in
+ * node_modules, or one copy per test file under a runner that gives each file its own globals
+ * but one `node:http`.
  */
-const REGISTRY: unique symbol = Symbol.for('turbo-express.turbo-stream-factories');
-const shared = globalThis as { [REGISTRY]?: WeakMap<object, TurboStreamFactory> };
-const offered = (shared[REGISTRY] ??= new WeakMap());
+const FACTORIES: unique symbol = Symbol.for('turbo-express.turbo-stream-factories');
+const nodeResponse = ServerResponse.prototype as {
+  [FACTORIES]?: WeakMap<object, TurboStreamFactory>;
+};
+if (nodeResponse[FACTORIES] === undefined) {
+  Object.defineProperty(nodeResponse, FACTORIES, { value: new WeakMap() });
+}
+const offered = nodeResponse[FACTORIES]!;
 
 /** The factory of `res.turboStream` for the responses of one turboStreams(), made once. */
 export function turboStreamFactory(renderer: Renderer): TurboStreamFactory {
@@ -27,12 +34,22 @@ export function turboStreamFactory(renderer: Renderer): TurboStreamFactory {
  *
  * Most requests never read it, and a property added to every Express response costs more than
  * the rest of the middleware's work for that request (Express switches each response's prototype,
- * and V8 then looks the new property's place up the slow way). So the builder is reached through
- * one getter on Node's `ServerResponse.prototype`, which the responses of every Express app and
- * sub-app inherit from, and becomes the response's own property once read. A response that no
- * turboStreams() saw reads `undefined`, as before the middleware.
+ * and V8 then gives the response a hidden class of its own for every property added). So a Node
+ * response is only noted here, and reaches its builder through one getter on
+ * `ServerResponse.prototype`, which the responses of every Express app and sub-app inherit from;
+ * the builder becomes the response's own property once read. A response that already has its own
+ * `turboStream` (read, or set by the app, or by an earlier turboStreams()) gets the new builder
+ * at once, as does a response that is no Node response (a test's stand-in): the last
+ * turboStreams() a request went through is the one whose views its builder renders.
  */
 export function offerTurboStream(res: Response, factory: TurboStreamFactory): void {
+  if (
+    Object.prototype.hasOwnProperty.call(res, 'turboStream') ||
+    !(res instanceof ServerResponse)
+  ) {
+    res.turboStream = factory(res);
+    return;
+  }
   offered.set(res, factory);
 }
 

@@ -191,6 +191,61 @@ describe('res.turboStream', () => {
     expect(seen).to.deep.equal(['undefined', 'undefined']);
   });
 
+  it('takes the builder of the last turboStreams() a request went through, even once read or set', async () => {
+    const otherViews = mkdtempSync(path.join(os.tmpdir(), 'turbo-views-'));
+    mkdirSync(path.join(otherViews, 'widgets'));
+    writeFileSync(path.join(otherViews, 'widgets', 'label.pug'), 'b.other= label\n');
+    const other = turboStreams({ secret: 'test-secret', views: otherViews, discover: null });
+    try {
+      const checked = express();
+      checked.use((_req, res, next) => {
+        res.turboStream = 'set by the app' as never;
+        next();
+      });
+      checked.use(turbo);
+      checked.use((_req, res, next) => {
+        res.locals.hasTurboStream = res.turboStream !== undefined;
+        next();
+      });
+      const admin = express();
+      admin.use(other);
+      admin.post('/x', (_req, res) => {
+        res.turboStream.append('widgets/label', { label: 'b' }, { target: 't' }).send();
+      });
+      checked.use('/admin', admin);
+      checked.post('/x', (_req, res) => {
+        res.turboStream.append('widgets/label', { label: 'a' }, { target: 't' }).send();
+      });
+
+      const [fromAdmin, fromApp] = await Promise.all([
+        request(checked).post('/admin/x'),
+        request(checked).post('/x'),
+      ]);
+      expect([fromAdmin.text, fromApp.text]).to.deep.equal([
+        '<turbo-stream action="append" target="t"><template><b class="other">b</b></template></turbo-stream>',
+        '<turbo-stream action="append" target="t"><template><span class="label">a</span></template></turbo-stream>',
+      ]);
+    } finally {
+      await other.close();
+      rmSync(otherViews, { recursive: true, force: true });
+    }
+  });
+
+  it('is given to a stand-in response that is no Node response, as unit tests pass', () => {
+    const res = { locals: {} } as unknown as express.Response;
+    const req = {
+      method: 'POST',
+      path: '/x',
+      headers: {},
+      app: undefined,
+    } as unknown as express.Request;
+    let seen: unknown;
+    turbo(req, res, () => {
+      seen = res.turboStream.remove({ target: 'x' }).toString();
+    });
+    expect(seen).to.equal('<turbo-stream action="remove" target="x"></turbo-stream>');
+  });
+
   it('renders from the views of the turboStreams() the response went through, while others run', async () => {
     const otherViews = mkdtempSync(path.join(os.tmpdir(), 'turbo-views-'));
     mkdirSync(path.join(otherViews, 'widgets'));
