@@ -7,7 +7,7 @@
  * host does in the meantime (other virtual machines, CPU boost) lands on one and not the other:
  * this figure moves by ±15 % between runs, more than the difference it is meant to show. Here each
  * round starts both servers and both load generators at once, gives each one subscriber and the
- * same steady schedule (50 POSTs/s for 8 s, after 3,000 POSTs of warm-up; the second server's
+ * same steady schedule (50 POSTs/s for 8 s, after 9,000 POSTs of warm-up; the second server's
  * POSTs half a period after the first's, so that they alternate), and reads each server's CPU over
  * the same seconds. What the host does weighs on both alike, and the ratio of one round is steadier than
  * either figure. Every round starts fresh processes.
@@ -22,7 +22,7 @@ const PAIR = ['better-sse', 'turbo-express'] as const;
 const RATE = 50;
 /** Warm-up: enough broadcasts for V8 to optimise what runs once per request (see profiles.ts). */
 const WARM_UP_RATE = 300;
-const WARM_UP_MS = 10_000;
+const WARM_UP_MS = 30_000;
 const DURATION_MS = 8_000;
 const DRAIN_MS = 5_000;
 const PAYLOAD = 1024;
