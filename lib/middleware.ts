@@ -182,9 +182,8 @@ export function turboStreams(options: TurboStreamsOptions = {}): TurboStreamsMid
     res.locals.turboStreamFrom = sourceTag(req);
     offerTurboStream(res, buildTurboStream);
 
-    // Node joins repeated headers of this kind into one string.
-    const requestId = req.headers['x-turbo-request-id'];
-    if (typeof requestId !== 'string') next();
+    const requestId = req.get('x-turbo-request-id');
+    if (requestId === undefined) next();
     else runInContext({ requestId }, next);
   } as TurboStreamsMiddleware;
 

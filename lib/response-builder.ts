@@ -48,6 +48,7 @@ export function offerTurboStream(res: Response, factory: TurboStreamFactory): vo
     !(res instanceof ServerResponse)
   ) {
     res.turboStream = factory(res);
+    offered.delete(res);
     return;
   }
   offered.set(res, factory);

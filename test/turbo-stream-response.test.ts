@@ -6,6 +6,7 @@ import request from 'supertest';
 import { expect } from 'chai';
 import {
   acceptsTurboStream,
+  currentContext,
   ErrorCodes,
   Stream,
   turboStreams,
@@ -236,14 +237,13 @@ describe('res.turboStream', () => {
     const req = {
       method: 'POST',
       path: '/x',
-      headers: {},
-      app: undefined,
+      get: (name: string) => (name.toLowerCase() === 'x-turbo-request-id' ? 'r2' : undefined),
     } as unknown as express.Request;
     let seen: unknown;
     turbo(req, res, () => {
-      seen = res.turboStream.remove({ target: 'x' }).toString();
+      seen = [res.turboStream.remove({ target: 'x' }).toString(), currentContext().requestId];
     });
-    expect(seen).to.equal('<turbo-stream action="remove" target="x"></turbo-stream>');
+    expect(seen).to.deep.equal(['<turbo-stream action="remove" target="x"></turbo-stream>', 'r2']);
   });
 
   it('renders from the views of the turboStreams() the response went through, while others run', async () => {
