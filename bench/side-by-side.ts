@@ -9,8 +9,8 @@
  * round starts both servers and both load generators at once, gives each one subscriber and the
  * same steady schedule (50 POSTs/s for 8 s, after 9,000 POSTs of warm-up; the second server's
  * POSTs half a period after the first's, so that they alternate), and reads each server's CPU over
- * the same seconds. What the host does weighs on both alike, and the ratio of one round is steadier than
- * either figure. Every round starts fresh processes.
+ * the same seconds. What the host does weighs on both alike, and the ratio of one round is
+ * steadier than either figure. Every round starts fresh processes.
  */
 import { sleep } from './clock';
 import { metered, type MeteredRun } from './measure/metered';

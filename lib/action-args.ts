@@ -1,6 +1,6 @@
 import type { ContentOptions } from './broadcaster';
 import { currentRequestId } from './context';
-import { ErrorCodes, TurboExpressError } from './errors';
+import { describeValue, ErrorCodes, TurboExpressError } from './errors';
 import type { Locals } from './render';
 import type { TargetOptions, TurboStreamAction, TurboStreamAttributes } from './turbo-stream';
 
@@ -48,7 +48,7 @@ export function refuseUnknownKeys(
   if (!isPlainObject(options)) {
     throw new TurboExpressError(
       ErrorCodes.INVALID_OPTION,
-      `${action}() takes an options object, not ${describeNonPlain(options)}`,
+      `${action}() takes an options object, not ${describeValue(options)}`,
       { action },
     );
   }
@@ -62,17 +62,6 @@ export function refuseUnknownKeys(
       );
     }
   }
-}
-
-/** What was given instead of an options object, as an error message names it. */
-function describeNonPlain(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value !== 'object') return typeof value;
-  const name: unknown = (value as { constructor?: { name?: unknown } }).constructor?.name;
-  return typeof name === 'string' && name !== 'Object'
-    ? `a ${name}`
-    : 'an object with a prototype of its own';
 }
 
 /** An object literal (or one without a prototype): no Map, Date, array or inherited options. */

@@ -95,3 +95,25 @@ export function wrapError(
   const reason = error instanceof Error ? error.message : String(error);
   return new TurboExpressError(code, reason, context, error);
 }
+
+/**
+ * A value as an error message names it: a string quoted, `null`, an array, a function by its
+ * name, an object by its class (or as having a prototype of its own), anything else by its type.
+ */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'function') return `the function ${value.name || '(anonymous)'}`;
+  if (typeof value !== 'object') return withArticle(typeof value);
+  const prototype: unknown = Object.getPrototypeOf(value);
+  if (prototype === Object.prototype || prototype === null) return 'an object';
+  const name: unknown = (value as { constructor?: { name?: unknown } }).constructor?.name;
+  return typeof name === 'string' && name !== 'Object' && name !== ''
+    ? withArticle(name)
+    : 'an object with a prototype of its own';
+}
+
+function withArticle(noun: string): string {
+  return /^[aeiou]/i.test(noun) ? `an ${noun}` : `a ${noun}`;
+}

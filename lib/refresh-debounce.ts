@@ -36,8 +36,8 @@ interface Refreshable {
 interface PendingRefresh {
   stream: Refreshable;
   name: string;
+  /** The refresh's attributes, its request id included. */
   options: RefreshOptions;
-  requestId: string | undefined;
   deadline: number;
   timer: NodeJS.Timeout;
 }
@@ -82,7 +82,7 @@ export function refreshLater(stream: Refreshable, given: RefreshLaterOptions = {
     void sendPending(key);
   }, wait);
   timer.unref();
-  pending.set(key, { stream, name, options: attributes, requestId, deadline, timer });
+  pending.set(key, { stream, name, options: attributes, deadline, timer });
   debug('%s refresh on %s in %d ms', earlier ? 'pushed back' : 'scheduled', name, wait);
 }
 
@@ -107,7 +107,8 @@ async function sendPending(key: string): Promise<void> {
 
   try {
     // The timer inherits the context of the first caller; the refresh must carry only its own.
-    await runWithContext({ requestId: entry.requestId }, () => entry.stream.refresh(entry.options));
+    const { requestId } = entry.options;
+    await runWithContext({ requestId }, () => entry.stream.refresh(entry.options));
   } catch (error) {
     activeBroadcaster().report(error, ErrorCodes.INVALID_OPTION, {
       stream: entry.name,

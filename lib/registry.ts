@@ -1,6 +1,6 @@
 import type { Model, ModelStatic } from 'sequelize';
 import createDebug from 'debug';
-import { ErrorCodes, TurboExpressError } from './errors';
+import { describeValue, ErrorCodes, TurboExpressError } from './errors';
 import { installModelHooks } from './model-hooks';
 import { isModelStreamClass, ModelStream, type ModelStreamClass } from './model-stream';
 import { Stream, splitStreamName, type StreamClass } from './stream';
@@ -25,7 +25,7 @@ export function registerStream(streamClass: StreamClass): void {
     throw new TurboExpressError(
       ErrorCodes.INVALID_STREAM_CLASS,
       'registerStream() takes a class extending Stream or ModelStream, ' +
-        `not ${describe(streamClass)}`,
+        `not ${describeValue(streamClass)}`,
     );
   }
   // Every check comes before any change, so a refused class leaves nothing half-registered.
@@ -131,8 +131,4 @@ export function isRegistered(streamClass: StreamClass): boolean {
 export function clearRegistry(): void {
   byName.clear();
   byModel.clear();
-}
-
-function describe(value: unknown): string {
-  return typeof value === 'function' ? `the function ${value.name || '(anonymous)'}` : typeof value;
 }

@@ -1,5 +1,5 @@
 import { escapeHtml } from './escape';
-import { ErrorCodes, TurboExpressError } from './errors';
+import { describeValue, ErrorCodes, TurboExpressError } from './errors';
 
 /** The Turbo 8 stream actions. */
 export const ACTIONS = [
@@ -61,7 +61,7 @@ export function validateAttributes(
   if (!isTurboStreamAction(action)) {
     throw new TurboExpressError(
       ErrorCodes.INVALID_OPTION,
-      `${describe(action)} is not a Turbo Stream action; use one of ${ACTIONS.join(', ')}`,
+      `${describeValue(action)} is not a Turbo Stream action; use one of ${ACTIONS.join(', ')}`,
     );
   }
   const { target, targets, method, scroll, requestId } = attributes;
@@ -97,14 +97,15 @@ export function validateAttributes(
   ) {
     throw new TurboExpressError(
       ErrorCodes.INVALID_OPTION,
-      `scroll must be "preserve" or "reset", on refresh only; got ${describe(scroll)} on ${action}`,
+      'scroll must be "preserve" or "reset", on refresh only; ' +
+        `got ${describeValue(scroll)} on ${action}`,
       { action },
     );
   }
   if (requestId !== undefined && (action !== 'refresh' || typeof requestId !== 'string')) {
     throw new TurboExpressError(
       ErrorCodes.INVALID_OPTION,
-      `requestId must be a string, on refresh only; got ${describe(requestId)} on ${action}`,
+      `requestId must be a string, on refresh only; got ${describeValue(requestId)} on ${action}`,
       { action },
     );
   }
@@ -151,7 +152,8 @@ function validateMethod(action: TurboStreamAction, method: unknown): void {
   if (!MORPHABLE.has(action)) {
     throw new TurboExpressError(
       ErrorCodes.INVALID_OPTION,
-      `method: ${describe(method)} is only honoured by replace, update and refresh, not ${action}`,
+      `method: ${describeValue(method)} is only honoured by replace, update and refresh, ` +
+        `not ${action}`,
       { action },
     );
   }
@@ -159,16 +161,8 @@ function validateMethod(action: TurboStreamAction, method: unknown): void {
     const allowed = action === 'refresh' ? '"morph" or "replace"' : '"morph"';
     throw new TurboExpressError(
       ErrorCodes.INVALID_OPTION,
-      `The ${action} action's method must be ${allowed}, not ${describe(method)}`,
+      `The ${action} action's method must be ${allowed}, not ${describeValue(method)}`,
       { action },
     );
   }
-}
-
-/** A value as an error message shows it: a string quoted, anything else by its type. */
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  return /^[aeiou]/.test(typeof value) ? `an ${typeof value}` : `a ${typeof value}`;
 }

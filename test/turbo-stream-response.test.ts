@@ -17,6 +17,23 @@ import {
 import { Renderer } from '../lib/render';
 import { TurboStreamResponse } from '../lib/turbo-stream-response';
 
+/**
+ * Runs `fn` with a second turboStreams() whose views render `widgets/label` as
+ * `<b class="other">`, closed and its folder removed afterwards.
+ */
+async function withOtherViews(fn: (other: TurboStreamsMiddleware) => Promise<void>) {
+  const otherViews = mkdtempSync(path.join(os.tmpdir(), 'turbo-views-'));
+  mkdirSync(path.join(otherViews, 'widgets'));
+  writeFileSync(path.join(otherViews, 'widgets', 'label.pug'), 'b.other= label\n');
+  const other = turboStreams({ secret: 'test-secret', views: otherViews, discover: null });
+  try {
+    await fn(other);
+  } finally {
+    await other.close();
+    rmSync(otherViews, { recursive: true, force: true });
+  }
+}
+
 describe('res.turboStream', () => {
   let turbo: TurboStreamsMiddleware;
   let app: express.Express;
@@ -193,11 +210,7 @@ describe('res.turboStream', () => {
   });
 
   it('takes the builder of the last turboStreams() a request went through, even once read or set', async () => {
-    const otherViews = mkdtempSync(path.join(os.tmpdir(), 'turbo-views-'));
-    mkdirSync(path.join(otherViews, 'widgets'));
-    writeFileSync(path.join(otherViews, 'widgets', 'label.pug'), 'b.other= label\n');
-    const other = turboStreams({ secret: 'test-secret', views: otherViews, discover: null });
-    try {
+    await withOtherViews(async (other) => {
       const checked = express();
       checked.use((_req, res, next) => {
         res.turboStream = 'set by the app' as never;
@@ -226,10 +239,7 @@ describe('res.turboStream', () => {
         '<turbo-stream action="append" target="t"><template><b class="other">b</b></template></turbo-stream>',
         '<turbo-stream action="append" target="t"><template><span class="label">a</span></template></turbo-stream>',
       ]);
-    } finally {
-      await other.close();
-      rmSync(otherViews, { recursive: true, force: true });
-    }
+    });
   });
 
   it('is given to a stand-in response that is no Node response, as unit tests pass', () => {
@@ -247,11 +257,7 @@ describe('res.turboStream', () => {
   });
 
   it('renders from the views of the turboStreams() the response went through, while others run', async () => {
-    const otherViews = mkdtempSync(path.join(os.tmpdir(), 'turbo-views-'));
-    mkdirSync(path.join(otherViews, 'widgets'));
-    writeFileSync(path.join(otherViews, 'widgets', 'label.pug'), 'b.other= label\n');
-    const other = turboStreams({ secret: 'test-secret', views: otherViews, discover: null });
-    try {
+    await withOtherViews(async (other) => {
       const admin = express.Router();
       admin.use(other);
       admin.post('/x', async (_req, res) => {
@@ -273,10 +279,7 @@ describe('res.turboStream', () => {
       expect(fromApp.text).to.equal(
         '<turbo-stream action="append" target="t"><template><span class="label">a</span></template></turbo-stream>',
       );
-    } finally {
-      await other.close();
-      rmSync(otherViews, { recursive: true, force: true });
-    }
+    });
   });
 
   it('is not on the responses of an app that does not use turboStreams()', async () => {
@@ -419,6 +422,8 @@ describe('action options', () => {
       lobby.refresh(new Map([['requestId', 'abc']]) as never),
       lobby.remove(Object.create({ target: 'inherited' }) as never),
       lobby.refresh({ requestId: null } as never),
+      lobby.refresh(new (class Options {})() as never),
+      lobby.replace({ target: 'x', html: '', method: { morph: true } } as never),
     ].map((sent) =>
       sent.then(
         () => null,
@@ -427,15 +432,17 @@ describe('action options', () => {
     );
     const errors = await Promise.all(refusals);
     expect(errors.map((error) => error?.message)).to.deep.equal([
-      'refresh() takes an options object, not number',
+      'refresh() takes an options object, not a number',
       'refresh() takes an options object, not an array',
-      'remove() takes an options object, not string',
-      'append() takes an options object, not string',
+      'remove() takes an options object, not "x"',
+      'append() takes an options object, not "x"',
       'requestId must be a string, on refresh only; got an array on refresh',
       'requestId must be a string, on refresh only; got a number on refresh',
       'refresh() takes an options object, not a Map',
       'remove() takes an options object, not an object with a prototype of its own',
       'requestId must be a string, on refresh only; got null on refresh',
+      'refresh() takes an options object, not an Options',
+      'The replace action\'s method must be "morph", not an object',
     ]);
     expect(() => withoutBroadcasts(() => lobby.refreshLater({ requestId: 5 } as never))).to.throw(
       'requestId must be a string',
