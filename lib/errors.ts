@@ -96,20 +96,40 @@ export function wrapError(
   return new TurboExpressError(code, reason, context, error);
 }
 
+/** The most of a string an error message quotes. */
+const QUOTED_LENGTH = 80;
+
 /**
- * A value as an error message names it: a string quoted, `null`, an array, a function by its
- * name, an object by its class (or as having a prototype of its own), anything else by its type.
+ * A value as an error message names it: a string quoted (cut at 80 characters), `null`,
+ * `undefined`, an array, a function by its name, an object by its class (or as having a prototype
+ * of its own), anything else by its type. Never throws: a value whose prototype or constructor
+ * cannot be read (a hostile Proxy, a throwing getter) is named by its type.
  */
 export function describeValue(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'function') return `the function ${value.name || '(anonymous)'}`;
+  if (typeof value === 'string') {
+    return value.length > QUOTED_LENGTH
+      ? `${JSON.stringify(value.slice(0, QUOTED_LENGTH))}... (${value.length} characters)`
+      : JSON.stringify(value);
+  }
+  if (value === null || value === undefined) return String(value);
+  try {
+    return describeByShape(value);
+  } catch {
+    return withArticle(typeof value);
+  }
+}
+
+function describeByShape(value: unknown): string {
+  if (typeof value === 'function') {
+    const name: unknown = value.name;
+    return typeof name === 'string' && name !== '' ? `the function ${name}` : 'a function';
+  }
   if (typeof value !== 'object') return withArticle(typeof value);
+  if (Array.isArray(value)) return 'an array';
   const prototype: unknown = Object.getPrototypeOf(value);
   if (prototype === Object.prototype || prototype === null) return 'an object';
   const name: unknown = (value as { constructor?: { name?: unknown } }).constructor?.name;
-  return typeof name === 'string' && name !== 'Object' && name !== ''
+  return typeof name === 'string' && name !== '' && name !== 'Object'
     ? withArticle(name)
     : 'an object with a prototype of its own';
 }

@@ -238,7 +238,7 @@ function period(value: unknown, name: string, fallback: number | null): number |
   ) {
     throw invalid(
       `"${name}" must be a number of milliseconds from 1 to ${MAX_TIMER_DELAY}, ` +
-        `or null to turn it off; got ${describeValue(value)}`,
+        `or null to turn it off; got ${describeGiven(value)}`,
     );
   }
   return value;
@@ -249,7 +249,7 @@ function count(value: unknown, name: string, fallback: number, min: number): num
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
     throw invalid(
-      `"${name}" must be a whole number of at least ${min}; got ${describeValue(value)}`,
+      `"${name}" must be a whole number of at least ${min}; got ${describeGiven(value)}`,
     );
   }
   return value;
@@ -267,7 +267,8 @@ function resolveHistory(value: unknown): HistoryOptions {
   };
 }
 
-function describeValue(value: unknown): string {
+/** A number as it was given, anything else by its type. */
+function describeGiven(value: unknown): string {
   return typeof value === 'number' ? String(value) : typeof value;
 }
 

@@ -125,6 +125,47 @@ describe('validateAttributes', () => {
       .to.throw('"explode" is not a Turbo Stream action')
       .with.property('code', ErrorCodes.INVALID_OPTION);
   });
+
+  it('refuses hostile values with its own error, naming them as far as they can be read', () => {
+    const symbolNamed = Object.defineProperty(() => {}, 'name', { value: Symbol('n') });
+    const throwingConstructor = Object.create({
+      get constructor() {
+        throw new Error('constructor getter');
+      },
+    }) as unknown;
+    const hostileProxy = new Proxy(
+      {},
+      {
+        getPrototypeOf() {
+          throw new Error('trap');
+        },
+      },
+    );
+    const revoked = Proxy.revocable({}, {});
+    revoked.revoke();
+    const refusals = [
+      () => turboStreamTag('refresh', { scroll: symbolNamed as never }),
+      () => turboStreamTag('append', { target: 'x', method: throwingConstructor as never }),
+      () => turboStreamTag(hostileProxy as never, {}),
+      () => turboStreamTag(revoked.proxy as never, {}),
+      () => turboStreamTag('x'.repeat(100_000) as never, {}),
+    ].map((refuse) => {
+      try {
+        refuse();
+        return 'no error';
+      } catch (error) {
+        return (error as Error).constructor.name + ': ' + (error as Error).message;
+      }
+    });
+    const actions = 'use one of append, prepend, replace, update, remove, before, after, refresh';
+    expect(refusals).to.deep.equal([
+      'TurboExpressError: scroll must be "preserve" or "reset", on refresh only; got a function on refresh',
+      'TurboExpressError: method: an object is only honoured by replace, update and refresh, not append',
+      `TurboExpressError: an object is not a Turbo Stream action; ${actions}`,
+      `TurboExpressError: an object is not a Turbo Stream action; ${actions}`,
+      `TurboExpressError: "${'x'.repeat(80)}"... (100000 characters) is not a Turbo Stream action; ${actions}`,
+    ]);
+  });
 });
 
 describe('escapeHtml', () => {
