@@ -96,21 +96,17 @@ export function wrapError(
   return new TurboExpressError(code, reason, context, error);
 }
 
-/** The most of a string an error message quotes. */
-const QUOTED_LENGTH = 80;
+/** The most of a string, or of a name, that an error message shows. */
+const SHOWN_LENGTH = 80;
 
 /**
- * A value as an error message names it: a string quoted (cut at 80 characters), `null`,
- * `undefined`, an array, a function by its name, an object by its class (or as having a prototype
- * of its own), anything else by its type. Never throws: a value whose prototype or constructor
- * cannot be read (a hostile Proxy, a throwing getter) is named by its type.
+ * A value as an error message names it: a string quoted, `null`, `undefined`, an array, a
+ * function by its name, an object by its class (or as having a prototype of its own), anything
+ * else by its type; strings and names cut at 80 characters. Never throws: a value whose prototype
+ * or constructor cannot be read (a hostile Proxy, a throwing getter) is named by its type.
  */
 export function describeValue(value: unknown): string {
-  if (typeof value === 'string') {
-    return value.length > QUOTED_LENGTH
-      ? `${JSON.stringify(value.slice(0, QUOTED_LENGTH))}... (${value.length} characters)`
-      : JSON.stringify(value);
-  }
+  if (typeof value === 'string') return shown(value, JSON.stringify);
   if (value === null || value === undefined) return String(value);
   try {
     return describeByShape(value);
@@ -122,7 +118,9 @@ export function describeValue(value: unknown): string {
 function describeByShape(value: unknown): string {
   if (typeof value === 'function') {
     const name: unknown = value.name;
-    return typeof name === 'string' && name !== '' ? `the function ${name}` : 'a function';
+    return typeof name === 'string' && name !== ''
+      ? `the function ${shown(name, String)}`
+      : 'a function';
   }
   if (typeof value !== 'object') return withArticle(typeof value);
   if (Array.isArray(value)) return 'an array';
@@ -130,8 +128,14 @@ function describeByShape(value: unknown): string {
   if (prototype === Object.prototype || prototype === null) return 'an object';
   const name: unknown = (value as { constructor?: { name?: unknown } }).constructor?.name;
   return typeof name === 'string' && name !== '' && name !== 'Object'
-    ? withArticle(name)
+    ? withArticle(shown(name, String))
     : 'an object with a prototype of its own';
+}
+
+/** `text` as `show` writes it, cut at SHOWN_LENGTH characters with its length said. */
+function shown(text: string, show: (text: string) => string): string {
+  if (text.length <= SHOWN_LENGTH) return show(text);
+  return `${show(text.slice(0, SHOWN_LENGTH))}... (${text.length} characters)`;
 }
 
 function withArticle(noun: string): string {

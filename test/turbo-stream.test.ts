@@ -149,6 +149,7 @@ describe('validateAttributes', () => {
       () => turboStreamTag(hostileProxy as never, {}),
       () => turboStreamTag(revoked.proxy as never, {}),
       () => turboStreamTag('x'.repeat(100_000) as never, {}),
+      () => turboStreamTag(Object.create({ constructor: { name: 'A'.repeat(100_000) } }), {}),
     ].map((refuse) => {
       try {
         refuse();
@@ -164,6 +165,7 @@ describe('validateAttributes', () => {
       `TurboExpressError: an object is not a Turbo Stream action; ${actions}`,
       `TurboExpressError: an object is not a Turbo Stream action; ${actions}`,
       `TurboExpressError: "${'x'.repeat(80)}"... (100000 characters) is not a Turbo Stream action; ${actions}`,
+      `TurboExpressError: an ${'A'.repeat(80)}... (100000 characters) is not a Turbo Stream action; ${actions}`,
     ]);
   });
 });
