@@ -82,6 +82,18 @@ describe('MemoryBroker', () => {
     expect((await broker.replay('B', start))?.map((m) => m.data)).to.deep.equal(['bbbbbb']);
   });
 
+  it('counts maxBytes in UTF-8 bytes of message data', async () => {
+    broker = new MemoryBroker({}, { maxBytes: 12 });
+    broker.start(() => {});
+    const start = broker.position();
+    await broker.publish('A', 'ééé'); // 6 bytes in 3 characters
+    await broker.publish('B', 'ééé');
+    expect((await broker.replay('A', start))?.map((m) => m.data)).to.deep.equal(['ééé']);
+    await broker.publish('C', 'é');
+    expect(await broker.replay('A', start)).to.equal(null);
+    expect((await broker.replay('B', start))?.map((m) => m.data)).to.deep.equal(['ééé']);
+  });
+
   it('keeps no history with size 0', async () => {
     start({ size: 0 });
     const before = broker.position();

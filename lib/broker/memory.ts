@@ -8,23 +8,9 @@ import {
   type DeliverFn,
   type HistoryOptions,
 } from './broker';
+import { ByteLog } from './byte-log';
 
 const debug = createDebug('turbo-express:broker:memory');
-
-interface Entry extends BrokerMessage {
-  readonly seq: number;
-  readonly at: number;
-}
-
-interface StreamHistory {
-  entries: Entry[];
-  /**
-   * Replay after a seq below this cannot be proven whole: the newest seq dropped from this
-   * history (full or too old), or, for a history made anew, the seq of every history forgotten
-   * before it, since one of those may have been this stream's.
-   */
-  lostUpTo: number;
-}
 
 /** A seq as ids carry it: digits only, so that "0x10", "1e3" or " 5" are refused, not read. */
 const SEQ = /^(0|[1-9][0-9]{0,15})$/;
@@ -40,13 +26,13 @@ export class MemoryBroker implements Broker {
   private readonly epoch = crypto.randomBytes(4).toString('hex');
   private readonly size: number;
   private readonly maxAge: number;
-  private readonly histories = new Map<string, StreamHistory>();
+  private readonly histories = new Map<string, ByteLog>();
   private deliver: DeliverFn | null = null;
   private seq = 0;
   /** The newest seq of the histories forgotten for age: a stream without history lost up to it. */
   private forgottenUpTo = 0;
   private sweepTimer: NodeJS.Timeout | null = null;
-  /** Characters of message data held across every history, bounded by `maxBytes`. */
+  /** Bytes of message data (UTF-8) held across every history, bounded by `maxBytes`. */
   private heldBytes = 0;
   private readonly maxBytes: number;
   /** The stream published to last, already at the end of `histories`. */
@@ -78,16 +64,10 @@ export class MemoryBroker implements Broker {
   /** Publishes synchronously: the in-process broker never waits for anything. */
   publishNow(stream: string, data: string): BrokerMessage {
     this.seq += 1;
-    const entry: Entry = {
-      stream,
-      id: `${this.epoch}-${this.seq}`,
-      data,
-      seq: this.seq,
-      at: Date.now(),
-    };
-    this.record(entry);
-    this.deliver?.(entry);
-    return entry;
+    this.record(stream, this.seq, data);
+    const message: BrokerMessage = { stream, id: `${this.epoch}-${this.seq}`, data };
+    this.deliver?.(message);
+    return message;
   }
 
   position(): string {
@@ -104,7 +84,9 @@ export class MemoryBroker implements Broker {
     const history = this.histories.get(stream);
     if (history === undefined) return after < this.forgottenUpTo ? null : [];
     if (after < history.lostUpTo) return null;
-    return history.entries.filter((entry) => entry.seq > after);
+    return history
+      .after(after)
+      .map(({ seq, data }) => ({ stream, id: `${this.epoch}-${seq}`, data }));
   }
 
   compareIds(a: string, b: string): number | null {
@@ -118,39 +100,31 @@ export class MemoryBroker implements Broker {
     this.deliver = null;
   }
 
-  private record(entry: Entry): void {
-    let history = this.histories.get(entry.stream);
+  private record(stream: string, seq: number, data: string): void {
+    let history = this.histories.get(stream);
     if (history === undefined) {
-      history = { entries: [], lostUpTo: this.forgottenUpTo };
-      this.histories.set(entry.stream, history);
-    } else if (entry.stream !== this.newestStream) {
+      history = new ByteLog(this.forgottenUpTo);
+      this.histories.set(stream, history);
+    } else if (stream !== this.newestStream) {
       // Moved to the end: the map runs from the least recently published stream.
-      this.histories.delete(entry.stream);
-      this.histories.set(entry.stream, history);
+      this.histories.delete(stream);
+      this.histories.set(stream, history);
     }
-    this.newestStream = entry.stream;
-    history.entries.push(entry);
-    this.heldBytes += entry.data.length;
-    if (history.entries.length > this.size || this.maxAge === 0) {
-      const dropped = history.entries.shift()!;
-      this.heldBytes -= dropped.data.length;
-      history.lostUpTo = dropped.seq;
-    }
+    this.newestStream = stream;
+    this.heldBytes += history.push(seq, Date.now(), data);
+    if (history.length > this.size || this.maxAge === 0) this.heldBytes -= history.dropOldest();
     while (this.heldBytes > this.maxBytes && this.histories.size > 0) {
-      const [oldest, oldestHistory] = this.histories.entries().next().value as [
-        string,
-        StreamHistory,
-      ];
-      oldestHistory.lostUpTo = oldestHistory.entries.at(-1)?.seq ?? oldestHistory.lostUpTo;
+      const [oldest, oldestHistory] = this.histories.entries().next().value as [string, ByteLog];
+      oldestHistory.lostUpTo = oldestHistory.newestSeq;
       this.forget(oldest, oldestHistory);
     }
   }
 
-  private forget(stream: string, history: StreamHistory): void {
-    for (const entry of history.entries) this.heldBytes -= entry.data.length;
-    history.entries.length = 0;
+  private forget(stream: string, history: ByteLog): void {
+    this.heldBytes -= history.heldBytes;
     this.forgottenUpTo = Math.max(this.forgottenUpTo, history.lostUpTo);
     this.histories.delete(stream);
+    if (stream === this.newestStream) this.newestStream = null;
     debug('forgot the history of %s up to %d', stream, history.lostUpTo);
   }
 
@@ -163,16 +137,9 @@ export class MemoryBroker implements Broker {
     for (const [stream, history] of this.histories) this.expireHistory(stream, history, cutoff);
   }
 
-  private expireHistory(stream: string, history: StreamHistory, cutoff: number): void {
-    const { entries } = history;
-    let kept = 0;
-    while (kept < entries.length && entries[kept].at <= cutoff) kept += 1;
-    if (kept > 0) {
-      history.lostUpTo = Math.max(history.lostUpTo, entries[kept - 1].seq);
-      for (let i = 0; i < kept; i++) this.heldBytes -= entries[i].data.length;
-      entries.splice(0, kept);
-    }
-    if (entries.length === 0) this.forget(stream, history);
+  private expireHistory(stream: string, history: ByteLog, cutoff: number): void {
+    while (history.oldestAt <= cutoff) this.heldBytes -= history.dropOldest();
+    if (history.length === 0) this.forget(stream, history);
   }
 
   private parse(id: string): number | null {
