@@ -7,20 +7,16 @@ import { TurboStreamResponse } from './turbo-stream-response';
 export type TurboStreamFactory = (res: Response) => TurboStreamResponse;
 
 /**
- * The responses that went through a turboStreams() and were not read yet, each with the factory
- * of its builder. Kept on `ServerResponse.prototype` under a registered symbol, as is the getter
- * that reads it, so that every copy of turbo-express in the process shares both: two versions in
- * node_modules, or one copy per test file under a runner that gives each file its own globals
- * but one `node:http`.
+ * Where a response that went through a turboStreams() keeps the factory of its builder until
+ * `res.turboStream` is first read: its `res.locals`, under a registered symbol, so that every copy
+ * of turbo-express in the process (two versions in node_modules, or one per test file under a
+ * runner that gives each file its own globals but one `node:http`) reads what the others wrote.
  */
-const FACTORIES: unique symbol = Symbol.for('turbo-express.turbo-stream-factories');
-const nodeResponse = ServerResponse.prototype as {
-  [FACTORIES]?: WeakMap<object, TurboStreamFactory>;
-};
-if (nodeResponse[FACTORIES] === undefined) {
-  Object.defineProperty(nodeResponse, FACTORIES, { value: new WeakMap() });
+const FACTORY: unique symbol = Symbol.for('turbo-express.turbo-stream-factory');
+
+interface Locals {
+  [FACTORY]?: TurboStreamFactory;
 }
-const offered = nodeResponse[FACTORIES]!;
 
 /** The factory of `res.turboStream` for the responses of one turboStreams(), made once. */
 export function turboStreamFactory(renderer: Renderer): TurboStreamFactory {
@@ -34,13 +30,15 @@ export function turboStreamFactory(renderer: Renderer): TurboStreamFactory {
  *
  * Most requests never read it, and a property added to every Express response costs more than
  * the rest of the middleware's work for that request (Express switches each response's prototype,
- * and V8 then gives the response a hidden class of its own for every property added). So a Node
- * response is only noted here, and reaches its builder through one getter on
- * `ServerResponse.prototype`, which the responses of every Express app and sub-app inherit from;
- * the builder becomes the response's own property once read. A response that already has its own
- * `turboStream` (read, or set by the app, or by an earlier turboStreams()) gets the new builder
- * at once, as does a response that is no Node response (a test's stand-in): the last
- * turboStreams() a request went through is the one whose views its builder renders.
+ * and V8 then gives the response a hidden class of its own for every property added); a WeakMap
+ * of responses cost about half as much. So a Node response only gets the factory in its
+ * `res.locals` (a dictionary already, where one more key costs little), and reaches its builder
+ * through one getter on `ServerResponse.prototype`, which the responses of every Express app and
+ * sub-app inherit from; the builder becomes the response's own property once read. A response
+ * that already has its own `turboStream` (read, or set by the app, or by an earlier
+ * turboStreams()) gets the new builder at once, as does a response that is no Node response (a
+ * test's stand-in): the last turboStreams() a request went through is the one whose views its
+ * builder renders.
  */
 export function offerTurboStream(res: Response, factory: TurboStreamFactory): void {
   if (
@@ -48,10 +46,10 @@ export function offerTurboStream(res: Response, factory: TurboStreamFactory): vo
     !(res instanceof ServerResponse)
   ) {
     res.turboStream = factory(res);
-    offered.delete(res);
+    delete (res.locals as Locals)[FACTORY];
     return;
   }
-  offered.set(res, factory);
+  (res.locals as Locals)[FACTORY] = factory;
 }
 
 function ownValue(value: unknown): PropertyDescriptor {
@@ -63,7 +61,7 @@ if (!Object.prototype.hasOwnProperty.call(ServerResponse.prototype, 'turboStream
     configurable: true,
     enumerable: false,
     get(this: Response): TurboStreamResponse | undefined {
-      const factory = offered.get(this);
+      const factory = (this.locals as Locals | undefined)?.[FACTORY];
       if (factory === undefined) return undefined;
       const builder = factory(this);
       Object.defineProperty(this, 'turboStream', ownValue(builder));

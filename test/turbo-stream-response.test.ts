@@ -292,6 +292,16 @@ describe('res.turboStream', () => {
     expect((await request(unrelated).post('/x')).text).to.equal('undefined');
   });
 
+  it('leaves the string keys of res.locals to the app, and is lost with a replaced res.locals', async () => {
+    app.post('/keys', (_req, res) => res.json(Object.keys(res.locals)));
+    app.post('/replaced', (_req, res) => {
+      res.locals = { title: 'new' } as unknown as typeof res.locals;
+      res.send(typeof res.turboStream);
+    });
+    expect((await request(app).post('/keys')).body).to.deep.equal(['turboStreamFrom']);
+    expect((await request(app).post('/replaced')).text).to.equal('undefined');
+  });
+
   it('throws where the action is added when its partial fails, giving a 500', async () => {
     app.post('/bad', (_req, res) => {
       res.turboStream.append('widgets/throws', {}, { target: 'x' }).send();
