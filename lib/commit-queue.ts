@@ -47,17 +47,32 @@ interface SavepointSpan {
 /** Receives a job that ran longer than the queue waits for it. */
 export type SlowJobFn = (waitedMs: number) => void;
 
+/** The job a queue is waiting for, with how long it may hold the ones after it. */
+interface RunningJob {
+  readonly startedAt: number;
+  readonly timeout: number;
+  /** Lets the queue go on to the next job. */
+  readonly release: () => void;
+}
+
 /**
  * Runs jobs one after another, in the order they were queued: the order writes committed in. A
  * job that throws has already been reported by its caller; the chain goes on regardless. A job
  * still running after `timeout` ms stops holding the others back (it goes on by itself, and
  * `onSlow` is told): one `onSave` awaiting something that never answers must not silence every
  * later broadcast of the process.
+ *
+ * One watchdog timer serves every job rather than a timer per job: when it fires, it releases the
+ * running job if that job is due, or waits again for as long as that job has left.
  */
 class SerialQueue {
   private tail: Promise<void> = Promise.resolve();
   timeout: number | null = 5_000;
   onSlow: SlowJobFn = () => {};
+  private running: RunningJob | null = null;
+  private watchdog: NodeJS.Timeout | null = null;
+  /** When the watchdog fires, from `Date.now()`. */
+  private watchdogDue = 0;
 
   enqueue(job: Job): Promise<void> {
     const next = this.tail.then(() => this.runBounded(job));
@@ -66,25 +81,45 @@ class SerialQueue {
   }
 
   private runBounded(job: Job): Promise<void> {
-    const running = Promise.resolve()
+    const done = Promise.resolve()
       .then(job)
       .catch((error: unknown) => {
         debug('job failed: %s', (error as Error)?.message);
       });
     const timeout = this.timeout;
-    if (timeout === null) return running;
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        debug('job still running after %d ms: going on without it', timeout);
-        this.onSlow(timeout);
-        resolve();
-      }, timeout);
-      timer.unref();
-      running.then(() => {
-        clearTimeout(timer);
-        resolve();
+    if (timeout === null) return done;
+    return new Promise<void>((release) => {
+      const running: RunningJob = { startedAt: Date.now(), timeout, release };
+      this.running = running;
+      const due = running.startedAt + timeout;
+      if (this.watchdog === null || this.watchdogDue > due) this.watch(timeout, due);
+      void done.then(() => {
+        if (this.running === running) this.running = null;
+        release();
       });
     });
+  }
+
+  private watch(delay: number, due: number): void {
+    if (this.watchdog !== null) clearTimeout(this.watchdog);
+    this.watchdogDue = due;
+    this.watchdog = setTimeout(() => this.check(), delay);
+    this.watchdog.unref();
+  }
+
+  private check(): void {
+    this.watchdog = null;
+    const running = this.running;
+    if (running === null) return;
+    const waited = Date.now() - running.startedAt;
+    if (waited < running.timeout) {
+      this.watch(running.timeout - waited, running.startedAt + running.timeout);
+      return;
+    }
+    this.running = null;
+    debug('job still running after %d ms: going on without it', running.timeout);
+    this.onSlow(running.timeout);
+    running.release();
   }
 
   /** Resolves once every job queued so far, and every job those jobs queued, has run. */

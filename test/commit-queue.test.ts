@@ -1,0 +1,74 @@
+import { expect } from 'chai';
+import { broadcastsSettled, configureHookQueue, runAfterCommit } from '../lib/commit-queue';
+
+describe('the queue of after-commit jobs', () => {
+  const never = () => new Promise<void>(() => {});
+  const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+  afterEach(async () => {
+    await broadcastsSettled();
+    configureHookQueue(5_000, () => {});
+  });
+
+  it('runs jobs in order, and gives each job that never ends its own full timeout', async () => {
+    const slow: number[] = [];
+    const events: string[] = [];
+    configureHookQueue(60, (waited) => slow.push(waited));
+    const started: number[] = [];
+    runAfterCommit(null, async () => {
+      events.push('a');
+      await pause(40);
+    });
+    runAfterCommit(null, () => {
+      started.push(Date.now());
+      events.push('b');
+      return never();
+    });
+    runAfterCommit(null, () => {
+      started.push(Date.now());
+      events.push('c');
+      return never();
+    });
+    let releasedAt = 0;
+    runAfterCommit(null, async () => {
+      releasedAt = Date.now();
+      events.push('d');
+    });
+    await broadcastsSettled();
+    expect(events).to.deep.equal(['a', 'b', 'c', 'd']);
+    expect(slow).to.deep.equal([60, 60]);
+    expect(started[1] - started[0]).to.be.at.least(59);
+    expect(releasedAt - started[1]).to.be.at.least(59);
+  });
+
+  it('holds a job for a shorter timeout set while a longer one was being watched', async () => {
+    const slow: number[] = [];
+    configureHookQueue(10_000, (waited) => slow.push(waited));
+    runAfterCommit(null, async () => {});
+    await broadcastsSettled();
+    configureHookQueue(30, (waited) => slow.push(waited));
+    const ran: string[] = [];
+    runAfterCommit(null, never);
+    runAfterCommit(null, async () => {
+      ran.push('after');
+    });
+    await broadcastsSettled();
+    expect(ran).to.deep.equal(['after']);
+    expect(slow).to.deep.equal([30]);
+  });
+
+  it('waits for ever with no timeout', async () => {
+    configureHookQueue(null, () => {});
+    let finish!: () => void;
+    const ran: string[] = [];
+    runAfterCommit(null, () => new Promise<void>((resolve) => (finish = resolve)));
+    runAfterCommit(null, async () => {
+      ran.push('after');
+    });
+    await pause(50);
+    expect(ran).to.deep.equal([]);
+    finish();
+    await broadcastsSettled();
+    expect(ran).to.deep.equal(['after']);
+  });
+});
