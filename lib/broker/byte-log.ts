@@ -105,19 +105,17 @@ export class ByteLog {
   }
 
   /**
-   * Moves the held bytes to the front, into a new buffer when they would fill more than half of
-   * this one with `length` more, or fill less than an eighth of it (a burst of large messages
-   * does not keep its buffer for ever).
+   * Moves the held bytes to the front, into a new buffer twice as large as they are with `length`
+   * more when that would fill more than half of this one, or less than a quarter of it (a burst
+   * of large messages does not keep its buffer for ever).
    */
   private makeRoom(length: number): void {
     const held = this.end - this.start;
     const needed = held + length;
     const capacity = this.bytes.length;
     let target = this.bytes;
-    if (needed * 2 > capacity || (needed * 8 < capacity && capacity > MIN_CAPACITY)) {
-      let size = MIN_CAPACITY;
-      while (size < needed * 2) size *= 2;
-      target = Buffer.allocUnsafeSlow(size);
+    if (needed * 2 > capacity || (needed * 4 < capacity && capacity > MIN_CAPACITY)) {
+      target = Buffer.allocUnsafeSlow(Math.max(MIN_CAPACITY, needed * 2));
     }
     this.bytes.copy(target, 0, this.start, this.end);
     this.bytes = target;
