@@ -51,6 +51,19 @@ describe('ByteLog', () => {
     expect(log.heldBytes).to.equal(kept.reduce((sum, m) => sum + Buffer.byteLength(m.data), 0));
   });
 
+  it('holds empty messages, before and after others', () => {
+    const log = new ByteLog(0);
+    log.push(1, 0, '');
+    log.push(2, 0, 'a');
+    log.push(3, 0, '');
+    expect(log.after(0)).to.deep.equal([
+      { seq: 1, data: '' },
+      { seq: 2, data: 'a' },
+      { seq: 3, data: '' },
+    ]);
+    expect(log.heldBytes).to.equal(1);
+  });
+
   it('gives a lone surrogate back as the replacement character, as it goes on the wire', () => {
     const log = new ByteLog(0);
     log.push(1, 0, 'a\ud800b');

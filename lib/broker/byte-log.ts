@@ -1,5 +1,11 @@
-/** The fewest bytes a log's buffer holds, so that small messages do not regrow it each time. */
-const MIN_CAPACITY = 1024;
+/**
+ * The fewest bytes a log's buffer holds, so that small messages do not regrow it each time, yet
+ * a stream that published one short message holds little more than it.
+ */
+const MIN_CAPACITY = 256;
+
+/** Where a log without a message points: no buffer of its own until its first message. */
+const EMPTY = Buffer.alloc(0);
 
 /** Numbers kept per entry in `meta`: seq, publish time, byte offset, byte length. */
 const FIELDS = 4;
@@ -23,7 +29,7 @@ export interface LoggedMessage {
 export class ByteLog {
   /** Replay after a seq below this cannot be proven whole; see the memory broker. */
   lostUpTo: number;
-  private bytes = Buffer.allocUnsafeSlow(MIN_CAPACITY);
+  private bytes = EMPTY;
   private start = 0;
   private end = 0;
   /** A ring of entries, `FIELDS` numbers each; `first` is the oldest, `count` are held. */
