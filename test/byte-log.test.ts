@@ -49,6 +49,23 @@ describe('ByteLog', () => {
     }
     expect(log.after(0)).to.deep.equal(kept);
     expect(log.heldBytes).to.equal(kept.reduce((sum, m) => sum + Buffer.byteLength(m.data), 0));
+    expect(log.capacity).to.be.at.most(Math.max(256, 4 * log.heldBytes));
+  });
+
+  it('gives back the memory of large messages once they are dropped', () => {
+    const log = new ByteLog(0);
+    expect(log.capacity).to.equal(0);
+    log.push(1, 0, 'x'.repeat(100_000));
+    expect(log.capacity).to.equal(200_000);
+    for (let seq = 2; seq <= 101; seq++) log.push(seq, 0, 'small');
+    log.dropOldest();
+    expect(log.heldBytes).to.equal(500);
+    expect(log.capacity).to.equal(1_000);
+    while (log.length > 1) log.dropOldest();
+    expect(log.capacity).to.equal(256);
+    log.dropOldest();
+    expect(log.capacity).to.equal(0);
+    expect(log.after(0)).to.deep.equal([]);
   });
 
   it('holds empty messages, before and after others', () => {

@@ -24,7 +24,12 @@ export interface LoggedMessage {
  *
  * The bytes of the entries lie one after another in `bytes`, from `start` to `end`. Appending
  * writes at `end`; dropping the oldest moves `start`. When the end is reached, the held bytes
- * move to the front of the buffer, or into a new buffer about twice as large as they are.
+ * move to the front of the buffer, or into a new buffer twice as large as they are; when drops
+ * leave the buffer under a quarter full, into a smaller one; an empty log keeps no buffer. So a
+ * log's buffer is at most about four times what it holds, or `MIN_CAPACITY`.
+ *
+ * A message is decoded when a replay first asks for it, and the text is kept with it from then
+ * on: a reconnecting crowd decodes each message once, not once per client.
  */
 export class ByteLog {
   /** Replay after a seq below this cannot be proven whole; see the memory broker. */
@@ -34,6 +39,8 @@ export class ByteLog {
   private end = 0;
   /** A ring of entries, `FIELDS` numbers each; `first` is the oldest, `count` are held. */
   private meta = new Float64Array(FIELDS * 2);
+  /** The decoded text of the entry in the same place of the ring, once a replay asked for it. */
+  private texts: (string | undefined)[] = [undefined, undefined];
   private first = 0;
   private count = 0;
 
@@ -51,6 +58,11 @@ export class ByteLog {
     return this.end - this.start;
   }
 
+  /** Bytes of the buffer the data is held in. */
+  get capacity(): number {
+    return this.bytes.length;
+  }
+
   /** The seq of the newest message, or `lostUpTo` when none is held. */
   get newestSeq(): number {
     return this.count === 0 ? this.lostUpTo : this.field(this.count - 1, 0);
@@ -64,14 +76,16 @@ export class ByteLog {
   /** Appends a message; returns the bytes it takes. */
   push(seq: number, at: number, data: string): number {
     const length = Buffer.byteLength(data);
-    if (this.end + length > this.bytes.length) this.makeRoom(length);
+    if (this.end + length > this.bytes.length) this.moveBytes(length);
     this.bytes.write(data, this.end, length, 'utf8');
-    if (this.count * FIELDS === this.meta.length) this.growMeta();
-    const slot = ((this.first + this.count) * FIELDS) % this.meta.length;
+    if (this.count === this.texts.length) this.growRing();
+    const place = (this.first + this.count) % this.texts.length;
+    const slot = place * FIELDS;
     this.meta[slot] = seq;
     this.meta[slot + 1] = at;
     this.meta[slot + 2] = this.end;
     this.meta[slot + 3] = length;
+    this.texts[place] = undefined;
     this.count += 1;
     this.end += length;
     return length;
@@ -81,14 +95,21 @@ export class ByteLog {
   dropOldest(): number {
     const seq = this.field(0, 0);
     const length = this.field(0, 3);
-    this.first = (this.first + 1) % (this.meta.length / FIELDS);
+    this.texts[this.first] = undefined;
+    this.first = (this.first + 1) % this.texts.length;
     this.count -= 1;
     this.lostUpTo = Math.max(this.lostUpTo, seq);
     if (this.count === 0) {
+      this.bytes = EMPTY;
       this.start = 0;
       this.end = 0;
+      this.meta = new Float64Array(FIELDS * 2);
+      this.texts = [undefined, undefined];
+      this.first = 0;
     } else {
       this.start = this.field(0, 2);
+      const held = this.end - this.start;
+      if (held * 4 < this.bytes.length && this.bytes.length > MIN_CAPACITY) this.moveBytes(0);
     }
     return length;
   }
@@ -99,23 +120,29 @@ export class ByteLog {
     for (let i = 0; i < this.count; i++) {
       const seq = this.field(i, 0);
       if (seq <= after) continue;
-      const offset = this.field(i, 2);
-      found.push({ seq, data: this.bytes.toString('utf8', offset, offset + this.field(i, 3)) });
+      const place = (this.first + i) % this.texts.length;
+      let data = this.texts[place];
+      if (data === undefined) {
+        const offset = this.field(i, 2);
+        data = this.bytes.toString('utf8', offset, offset + this.field(i, 3));
+        this.texts[place] = data;
+      }
+      found.push({ seq, data });
     }
     return found;
   }
 
   /** The `field`th number of the `index`th oldest entry. */
   private field(index: number, field: number): number {
-    return this.meta[(((this.first + index) * FIELDS) % this.meta.length) + field];
+    return this.meta[((this.first + index) % this.texts.length) * FIELDS + field];
   }
 
   /**
-   * Moves the held bytes to the front, into a new buffer twice as large as they are with `length`
-   * more when that would fill more than half of this one, or less than a quarter of it (a burst
-   * of large messages does not keep its buffer for ever).
+   * Moves the held bytes to the front, to make room for `length` more: into a new buffer twice as
+   * large as they are with those when that would fill more than half of this one, or less than a
+   * quarter of it.
    */
-  private makeRoom(length: number): void {
+  private moveBytes(length: number): void {
     const held = this.end - this.start;
     const needed = held + length;
     const capacity = this.bytes.length;
@@ -126,18 +153,24 @@ export class ByteLog {
     this.bytes.copy(target, 0, this.start, this.end);
     this.bytes = target;
     for (let i = 0; i < this.count; i++) {
-      this.meta[(((this.first + i) * FIELDS) % this.meta.length) + 2] -= this.start;
+      this.meta[((this.first + i) % this.texts.length) * FIELDS + 2] -= this.start;
     }
     this.end = held;
     this.start = 0;
   }
 
-  private growMeta(): void {
-    const grown = new Float64Array(this.meta.length * 2);
-    for (let i = 0; i < this.count * FIELDS; i++) {
-      grown[i] = this.meta[(this.first * FIELDS + i) % this.meta.length];
+  /** Doubles the ring, its oldest entry first. */
+  private growRing(): void {
+    const places = this.texts.length;
+    const meta = new Float64Array(places * 2 * FIELDS);
+    const texts: (string | undefined)[] = new Array<string | undefined>(places * 2).fill(undefined);
+    for (let i = 0; i < this.count; i++) {
+      const from = (this.first + i) % places;
+      meta.set(this.meta.subarray(from * FIELDS, from * FIELDS + FIELDS), i * FIELDS);
+      texts[i] = this.texts[from];
     }
-    this.meta = grown;
+    this.meta = meta;
+    this.texts = texts;
     this.first = 0;
   }
 }
