@@ -49,18 +49,19 @@ export type SlowJobFn = (waitedMs: number) => void;
 
 /** The job a queue is waiting for, with how long it may hold the ones after it. */
 interface RunningJob {
+  /** When it started, from `performance.now()`: a step of the wall clock changes nothing. */
   readonly startedAt: number;
   readonly timeout: number;
-  /** Lets the queue go on to the next job. */
-  readonly release: () => void;
+  /** Lets the queue go on to the next job: with true when the job ran out of time. */
+  readonly release: (timedOut: boolean) => void;
 }
 
 /**
  * Runs jobs one after another, in the order they were queued: the order writes committed in. A
  * job that throws has already been reported by its caller; the chain goes on regardless. A job
  * still running after `timeout` ms stops holding the others back (it goes on by itself, and
- * `onSlow` is told): one `onSave` awaiting something that never answers must not silence every
- * later broadcast of the process.
+ * `onSlow` is told, in the async context of the code that queued the job): one `onSave` awaiting
+ * something that never answers must not silence every later broadcast of the process.
  *
  * One watchdog timer serves every job rather than a timer per job: when it fires, it releases the
  * running job if that job is due, or waits again for as long as that job has left.
@@ -71,7 +72,7 @@ class SerialQueue {
   onSlow: SlowJobFn = () => {};
   private running: RunningJob | null = null;
   private watchdog: NodeJS.Timeout | null = null;
-  /** When the watchdog fires, from `Date.now()`. */
+  /** When the watchdog fires, from `performance.now()`. */
   private watchdogDue = 0;
 
   enqueue(job: Job): Promise<void> {
@@ -88,15 +89,25 @@ class SerialQueue {
       });
     const timeout = this.timeout;
     if (timeout === null) return done;
-    return new Promise<void>((release) => {
-      const running: RunningJob = { startedAt: Date.now(), timeout, release };
+    const released = new Promise<boolean>((release) => {
+      const running: RunningJob = { startedAt: performance.now(), timeout, release };
       this.running = running;
       const due = running.startedAt + timeout;
       if (this.watchdog === null || this.watchdogDue > due) this.watch(timeout, due);
       void done.then(() => {
         if (this.running === running) this.running = null;
-        release();
+        release(false);
       });
+    });
+    // Chained here rather than called by the watchdog, so that it runs in this job's context.
+    return released.then((timedOut) => {
+      if (!timedOut) return;
+      debug('job still running after %d ms: going on without it', timeout);
+      try {
+        this.onSlow(timeout);
+      } catch (error) {
+        debug('onSlow threw: %s', (error as Error)?.message);
+      }
     });
   }
 
@@ -111,15 +122,13 @@ class SerialQueue {
     this.watchdog = null;
     const running = this.running;
     if (running === null) return;
-    const waited = Date.now() - running.startedAt;
+    const waited = performance.now() - running.startedAt;
     if (waited < running.timeout) {
       this.watch(running.timeout - waited, running.startedAt + running.timeout);
       return;
     }
     this.running = null;
-    debug('job still running after %d ms: going on without it', running.timeout);
-    this.onSlow(running.timeout);
-    running.release();
+    running.release(true);
   }
 
   /** Resolves once every job queued so far, and every job those jobs queued, has run. */

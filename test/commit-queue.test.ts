@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { expect } from 'chai';
 import { broadcastsSettled, configureHookQueue, runAfterCommit } from '../lib/commit-queue';
 
@@ -55,6 +56,50 @@ describe('the queue of after-commit jobs', () => {
     await broadcastsSettled();
     expect(ran).to.deep.equal(['after']);
     expect(slow).to.deep.equal([30]);
+  });
+
+  it('tells of a slow job in the context of the code that queued it', async () => {
+    const requests = new AsyncLocalStorage<string>();
+    const told: (string | undefined)[] = [];
+    configureHookQueue(30, () => told.push(requests.getStore()));
+    requests.run('quick', () => runAfterCommit(null, async () => {}));
+    await pause(10);
+    requests.run('slow', () => runAfterCommit(null, never));
+    await broadcastsSettled();
+    expect(told).to.deep.equal(['slow']);
+  });
+
+  it('times jobs by a clock that a step of the wall clock does not move', async () => {
+    const slow: number[] = [];
+    configureHookQueue(40, (waited) => slow.push(waited));
+    const realNow = Date.now;
+    const ran: string[] = [];
+    try {
+      runAfterCommit(null, never);
+      runAfterCommit(null, async () => {
+        ran.push('after');
+      });
+      await pause(10);
+      Date.now = () => realNow() - 3_600_000;
+      await broadcastsSettled();
+    } finally {
+      Date.now = realNow;
+    }
+    expect(ran).to.deep.equal(['after']);
+    expect(slow).to.deep.equal([40]);
+  });
+
+  it('goes on when onSlow throws', async () => {
+    configureHookQueue(20, () => {
+      throw new Error('from onSlow');
+    });
+    const ran: string[] = [];
+    runAfterCommit(null, never);
+    runAfterCommit(null, async () => {
+      ran.push('after');
+    });
+    await broadcastsSettled();
+    expect(ran).to.deep.equal(['after']);
   });
 
   it('waits for ever with no timeout', async () => {
