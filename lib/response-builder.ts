@@ -62,7 +62,8 @@ if (!Object.prototype.hasOwnProperty.call(ServerResponse.prototype, 'turboStream
     enumerable: false,
     get(this: Response): TurboStreamResponse | undefined {
       const factory = (this.locals as Locals | undefined)?.[FACTORY];
-      if (factory === undefined) return undefined;
+      // Whatever else res.locals answers (a Proxy with defaults, say) is no builder.
+      if (typeof factory !== 'function') return undefined;
       const builder = factory(this);
       Object.defineProperty(this, 'turboStream', ownValue(builder));
       return builder;
