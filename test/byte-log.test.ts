@@ -49,7 +49,7 @@ describe('ByteLog', () => {
     }
     expect(log.after(0)).to.deep.equal(kept);
     expect(log.heldBytes).to.equal(kept.reduce((sum, m) => sum + Buffer.byteLength(m.data), 0));
-    expect(log.capacity).to.be.at.most(Math.max(256, 4 * log.heldBytes));
+    expect(log.capacity).to.be.at.most(Math.max(64, 4 * log.heldBytes));
   });
 
   it('gives back the memory of large messages once they are dropped', () => {
@@ -62,7 +62,7 @@ describe('ByteLog', () => {
     expect(log.heldBytes).to.equal(500);
     expect(log.capacity).to.equal(1_000);
     while (log.length > 1) log.dropOldest();
-    expect(log.capacity).to.equal(256);
+    expect(log.capacity).to.equal(64);
     log.dropOldest();
     expect(log.capacity).to.equal(0);
     expect(log.after(0)).to.deep.equal([]);

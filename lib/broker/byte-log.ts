@@ -2,7 +2,7 @@
  * The fewest bytes a log's buffer holds, so that small messages do not regrow it each time, yet
  * a stream that published one short message holds little more than it.
  */
-const MIN_CAPACITY = 256;
+const MIN_CAPACITY = 64;
 
 /** Where a log without a message points: no buffer of its own until its first message. */
 const EMPTY = Buffer.alloc(0);
@@ -38,9 +38,9 @@ export class ByteLog {
   private start = 0;
   private end = 0;
   /** A ring of entries, `FIELDS` numbers each; `first` is the oldest, `count` are held. */
-  private meta = new Float64Array(FIELDS * 2);
+  private meta = new Float64Array(FIELDS);
   /** The decoded text of the entry in the same place of the ring, once a replay asked for it. */
-  private texts: (string | undefined)[] = [undefined, undefined];
+  private texts: (string | undefined)[] = [undefined];
   private first = 0;
   private count = 0;
 
@@ -103,8 +103,8 @@ export class ByteLog {
       this.bytes = EMPTY;
       this.start = 0;
       this.end = 0;
-      this.meta = new Float64Array(FIELDS * 2);
-      this.texts = [undefined, undefined];
+      this.meta = new Float64Array(FIELDS);
+      this.texts = [undefined];
       this.first = 0;
     } else {
       this.start = this.field(0, 2);
