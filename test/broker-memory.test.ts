@@ -94,6 +94,18 @@ describe('MemoryBroker', () => {
     expect((await broker.replay('B', start))?.map((m) => m.data)).to.deep.equal(['ééé']);
   });
 
+  it('counts the texts a replay decoded against maxBytes', async () => {
+    broker = new MemoryBroker({}, { maxBytes: 12 });
+    broker.start(() => {});
+    const start = broker.position();
+    await broker.publish('A', 'aaaaa');
+    await broker.publish('B', 'bb');
+    expect((await broker.replay('A', start))?.map((m) => m.data)).to.deep.equal(['aaaaa']);
+    await broker.publish('B', 'bbb'); // 5 + 5 decoded + 2 + 3 = 15 > 12: A published least recently
+    expect(await broker.replay('A', start)).to.equal(null);
+    expect((await broker.replay('B', start))?.map((m) => m.data)).to.deep.equal(['bb', 'bbb']);
+  });
+
   it('keeps no history with size 0', async () => {
     start({ size: 0 });
     const before = broker.position();

@@ -46,26 +46,62 @@ describe('ByteLog', () => {
         kept.shift();
       }
       if (seq % 97 === 0) expect(log.after(0)).to.deep.equal(kept);
+      if (seq % 89 === 0) log.compact();
     }
     expect(log.after(0)).to.deep.equal(kept);
+    log.compact();
     expect(log.heldBytes).to.equal(kept.reduce((sum, m) => sum + Buffer.byteLength(m.data), 0));
     expect(log.capacity).to.be.at.most(Math.max(64, 4 * log.heldBytes));
+    expect(log.after(0)).to.deep.equal(kept);
   });
 
-  it('gives back the memory of large messages once they are dropped', () => {
+  it('gives back the memory of large messages on compact(), not as messages come and go', () => {
     const log = new ByteLog(0);
     expect(log.capacity).to.equal(0);
     log.push(1, 0, 'x'.repeat(100_000));
     expect(log.capacity).to.equal(200_000);
     for (let seq = 2; seq <= 101; seq++) log.push(seq, 0, 'small');
     log.dropOldest();
-    expect(log.heldBytes).to.equal(500);
+    expect([log.heldBytes, log.capacity]).to.deep.equal([500, 200_000]);
+    log.compact();
     expect(log.capacity).to.equal(1_000);
     while (log.length > 1) log.dropOldest();
+    expect(log.capacity).to.equal(1_000);
+    log.compact();
     expect(log.capacity).to.equal(64);
+    expect(log.after(0)).to.deep.equal([{ seq: 101, data: 'small' }]);
     log.dropOldest();
+    log.compact();
     expect(log.capacity).to.equal(0);
     expect(log.after(0)).to.deep.equal([]);
+  });
+
+  it('writes messages of alternating sizes without a new buffer for each', () => {
+    const log = new ByteLog(0);
+    let buffers = 0;
+    let capacity = -1;
+    for (let seq = 1; seq <= 200; seq++) {
+      log.push(seq, 0, seq % 2 === 0 ? 'x'.repeat(1_000) : 'y'.repeat(10));
+      if (log.length > 1) log.dropOldest();
+      if (log.capacity !== capacity) buffers += 1;
+      capacity = log.capacity;
+    }
+    expect(buffers).to.equal(2);
+  });
+
+  it('counts the texts a replay decoded in heldBytes, until compact()', () => {
+    const log = new ByteLog(0);
+    log.push(1, 0, 'abc');
+    log.push(2, 0, 'é');
+    expect(log.heldBytes).to.equal(5);
+    expect(log.after(1)).to.deep.equal([{ seq: 2, data: 'é' }]);
+    expect(log.heldBytes).to.equal(7);
+    log.after(0);
+    expect(log.heldBytes).to.equal(10);
+    log.dropOldest();
+    expect(log.heldBytes).to.equal(4);
+    log.compact();
+    expect(log.heldBytes).to.equal(2);
   });
 
   it('holds empty messages, before and after others', () => {
@@ -73,12 +109,12 @@ describe('ByteLog', () => {
     log.push(1, 0, '');
     log.push(2, 0, 'a');
     log.push(3, 0, '');
+    expect(log.heldBytes).to.equal(1);
     expect(log.after(0)).to.deep.equal([
       { seq: 1, data: '' },
       { seq: 2, data: 'a' },
       { seq: 3, data: '' },
     ]);
-    expect(log.heldBytes).to.equal(1);
   });
 
   it('gives a lone surrogate back as the replacement character, as it goes on the wire', () => {

@@ -24,12 +24,14 @@ export interface LoggedMessage {
  *
  * The bytes of the entries lie one after another in `bytes`, from `start` to `end`. Appending
  * writes at `end`; dropping the oldest moves `start`. When the end is reached, the held bytes
- * move to the front of the buffer, or into a new buffer twice as large as they are; when drops
- * leave the buffer under a quarter full, into a smaller one; an empty log keeps no buffer. So a
- * log's buffer is at most about four times what it holds, or `MIN_CAPACITY`.
+ * move to the front of the buffer, or into a new buffer twice as large as they are when they would
+ * fill more than three quarters of this one. Nothing shrinks as messages come and go, so a
+ * steady stream allocates nothing but the bytes it writes; `compact()`, which the broker calls
+ * on its periodic sweep, gives back what a burst of large messages left.
  *
- * A message is decoded when a replay first asks for it, and the text is kept with it from then
- * on: a reconnecting crowd decodes each message once, not once per client.
+ * A message is decoded when a replay first asks for it, and the text is kept with it until the
+ * next `compact()`: a reconnecting crowd decodes each message once, not once per client. Kept
+ * texts count in `heldBytes`, so the broker's bound on memory covers them.
  */
 export class ByteLog {
   /** Replay after a seq below this cannot be proven whole; see the memory broker. */
@@ -43,6 +45,8 @@ export class ByteLog {
   private texts: (string | undefined)[] = [undefined];
   private first = 0;
   private count = 0;
+  /** UTF-8 bytes of the messages whose decoded text is kept in `texts`. */
+  private textBytes = 0;
 
   constructor(lostUpTo: number) {
     this.lostUpTo = lostUpTo;
@@ -53,9 +57,9 @@ export class ByteLog {
     return this.count;
   }
 
-  /** Bytes of message data held. */
+  /** Bytes of message data held, counting each kept decoded text as its bytes again. */
   get heldBytes(): number {
-    return this.end - this.start;
+    return this.end - this.start + this.textBytes;
   }
 
   /** Bytes of the buffer the data is held in. */
@@ -91,27 +95,40 @@ export class ByteLog {
     return length;
   }
 
-  /** Drops the oldest message, which `lostUpTo` then covers; returns the bytes it freed. */
+  /** Drops the oldest message, which `lostUpTo` then covers; returns its bytes. */
   dropOldest(): number {
     const seq = this.field(0, 0);
     const length = this.field(0, 3);
+    if (this.texts[this.first] !== undefined) this.textBytes -= length;
     this.texts[this.first] = undefined;
     this.first = (this.first + 1) % this.texts.length;
     this.count -= 1;
     this.lostUpTo = Math.max(this.lostUpTo, seq);
+    this.start = this.count === 0 ? 0 : this.field(0, 2);
+    if (this.count === 0) this.end = 0;
+    return length;
+  }
+
+  /** Notes that the message `seq` was published and not kept: replay after it has a gap. */
+  skip(seq: number): void {
+    this.lostUpTo = Math.max(this.lostUpTo, seq);
+  }
+
+  /**
+   * Forgets the decoded texts, and moves the held bytes into a buffer twice their size when they
+   * fill less than a quarter of this one (an empty log keeps no buffer).
+   */
+  compact(): void {
+    this.texts.fill(undefined);
+    this.textBytes = 0;
     if (this.count === 0) {
       this.bytes = EMPTY;
-      this.start = 0;
-      this.end = 0;
-      this.meta = new Float64Array(FIELDS);
-      this.texts = [undefined];
-      this.first = 0;
-    } else {
-      this.start = this.field(0, 2);
-      const held = this.end - this.start;
-      if (held * 4 < this.bytes.length && this.bytes.length > MIN_CAPACITY) this.moveBytes(0);
+    } else if (
+      this.bytes.length > MIN_CAPACITY &&
+      (this.end - this.start) * 4 < this.bytes.length
+    ) {
+      this.moveBytes(0, true);
     }
-    return length;
   }
 
   /** Every message with a seq above `after`, oldest first, decoded. */
@@ -124,8 +141,10 @@ export class ByteLog {
       let data = this.texts[place];
       if (data === undefined) {
         const offset = this.field(i, 2);
-        data = this.bytes.toString('utf8', offset, offset + this.field(i, 3));
+        const length = this.field(i, 3);
+        data = this.bytes.toString('utf8', offset, offset + length);
         this.texts[place] = data;
+        this.textBytes += length;
       }
       found.push({ seq, data });
     }
@@ -139,15 +158,14 @@ export class ByteLog {
 
   /**
    * Moves the held bytes to the front, to make room for `length` more: into a new buffer twice as
-   * large as they are with those when that would fill more than half of this one, or less than a
-   * quarter of it.
+   * large as they are with those when that would fill more than three quarters of this one, or
+   * when `resize` asks for it.
    */
-  private moveBytes(length: number): void {
+  private moveBytes(length: number, resize = false): void {
     const held = this.end - this.start;
     const needed = held + length;
-    const capacity = this.bytes.length;
     let target = this.bytes;
-    if (needed * 2 > capacity || (needed * 4 < capacity && capacity > MIN_CAPACITY)) {
+    if (resize || needed * 4 > this.bytes.length * 3) {
       target = Buffer.allocUnsafeSlow(Math.max(MIN_CAPACITY, needed * 2));
     }
     this.bytes.copy(target, 0, this.start, this.end);

@@ -84,9 +84,11 @@ export class MemoryBroker implements Broker {
     const history = this.histories.get(stream);
     if (history === undefined) return after < this.forgottenUpTo ? null : [];
     if (after < history.lostUpTo) return null;
-    return history
-      .after(after)
-      .map(({ seq, data }) => ({ stream, id: `${this.epoch}-${seq}`, data }));
+    const before = history.heldBytes;
+    const missed = history.after(after);
+    this.heldBytes += history.heldBytes - before; // the texts it decoded are kept
+    this.forgetPastMaxBytes();
+    return missed.map(({ seq, data }) => ({ stream, id: `${this.epoch}-${seq}`, data }));
   }
 
   compareIds(a: string, b: string): number | null {
@@ -111,8 +113,19 @@ export class MemoryBroker implements Broker {
       this.histories.set(stream, history);
     }
     this.newestStream = stream;
-    this.heldBytes += history.push(seq, Date.now(), data);
-    if (history.length > this.size || this.maxAge === 0) this.heldBytes -= history.dropOldest();
+    if (this.size === 0 || this.maxAge === 0) {
+      history.skip(seq);
+      return;
+    }
+    const before = history.heldBytes;
+    history.push(seq, Date.now(), data);
+    if (history.length > this.size) history.dropOldest();
+    this.heldBytes += history.heldBytes - before;
+    this.forgetPastMaxBytes();
+  }
+
+  /** Forgets the histories of the streams that published least recently, down to `maxBytes`. */
+  private forgetPastMaxBytes(): void {
     while (this.heldBytes > this.maxBytes && this.histories.size > 0) {
       const [oldest, oldestHistory] = this.histories.entries().next().value as [string, ByteLog];
       oldestHistory.lostUpTo = oldestHistory.newestSeq;
@@ -130,15 +143,24 @@ export class MemoryBroker implements Broker {
 
   /**
    * Drops entries older than maxAge. A history left empty is forgotten, so that streams used once
-   * do not pile up; `forgottenUpTo` remembers how far such histories reached.
+   * do not pile up; `forgottenUpTo` remembers how far such histories reached. The others give
+   * back the memory their decoded texts and oversized buffers hold.
    */
   private expire(now: number): void {
     const cutoff = now - this.maxAge;
-    for (const [stream, history] of this.histories) this.expireHistory(stream, history, cutoff);
+    for (const [stream, history] of this.histories) {
+      this.expireHistory(stream, history, cutoff);
+      if (history.length === 0) continue;
+      const before = history.heldBytes;
+      history.compact();
+      this.heldBytes += history.heldBytes - before;
+    }
   }
 
   private expireHistory(stream: string, history: ByteLog, cutoff: number): void {
-    while (history.oldestAt <= cutoff) this.heldBytes -= history.dropOldest();
+    const before = history.heldBytes;
+    while (history.oldestAt <= cutoff) history.dropOldest();
+    this.heldBytes += history.heldBytes - before;
     if (history.length === 0) this.forget(stream, history);
   }
 
