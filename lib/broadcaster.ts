@@ -7,6 +7,7 @@ import {
   wrapError,
   type ErrorCode,
   type ErrorContext,
+  messageOf,
 } from './errors';
 import { MemoryBroker } from './broker/memory';
 import type { Broker } from './broker/broker';
@@ -117,7 +118,7 @@ export class Broadcaster {
     try {
       this.onError(wrapError(error, code, context));
     } catch (handlerError) {
-      debug('onError threw: %s', (handlerError as Error)?.message);
+      debug('onError threw: %s', messageOf(handlerError));
     }
   }
 }

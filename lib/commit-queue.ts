@@ -1,5 +1,6 @@
 import type { Transaction } from 'sequelize';
 import createDebug from 'debug';
+import { messageOf } from './errors';
 
 const debug = createDebug('turbo-express:commit');
 
@@ -85,7 +86,7 @@ class SerialQueue {
     const done = Promise.resolve()
       .then(job)
       .catch((error: unknown) => {
-        debug('job failed: %s', (error as Error)?.message);
+        debug('job failed: %s', messageOf(error));
       });
     const timeout = this.timeout;
     if (timeout === null) return done;
@@ -106,7 +107,7 @@ class SerialQueue {
       try {
         this.onSlow(timeout);
       } catch (error) {
-        debug('onSlow threw: %s', (error as Error)?.message);
+        debug('onSlow threw: %s', messageOf(error));
       }
     });
   }
@@ -316,7 +317,7 @@ async function abortedOnServer(transaction: TrackedTransaction): Promise<boolean
     }
     return client.getTransactionStatus() === 'E';
   } catch (error) {
-    debug('could not read the transaction status: %s', (error as Error)?.message);
+    debug('could not read the transaction status: %s', messageOf(error));
     return false; // The app's COMMIT goes ahead whatever this check meets.
   }
 }

@@ -3,6 +3,7 @@ import createDebug from 'debug';
 import type { Socket } from 'node:net';
 import { endHandedOver, forgetHandedOver, takeOverSocket } from './socket-handover';
 import type { Stream } from './stream';
+import { messageOf } from './errors';
 
 /** Orders two broker ids; see `Broker.compareIds`. */
 export type CompareIds = (a: string, b: string) => number | null;
@@ -323,7 +324,7 @@ function endResponse(res: Response): void {
   try {
     res.end();
   } catch (error) {
-    debug('res.end() threw, closing the socket: %s', (error as Error)?.message);
+    debug('res.end() threw, closing the socket: %s', messageOf(error));
     res.destroy();
     return;
   }

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import createDebug from 'debug';
-import { ErrorCodes, TurboExpressError } from './errors';
+import { ErrorCodes, TurboExpressError, messageOf } from './errors';
 import { ModelStream } from './model-stream';
 import { registerStream } from './registry';
 import { Stream, type StreamClass } from './stream';
@@ -68,7 +68,7 @@ function registerExports({ file, exports }: LoadedFile): StreamClass[] {
 function loadError(file: string, error: unknown): TurboExpressError {
   return new TurboExpressError(
     ErrorCodes.DISCOVERY_FAILED,
-    `Could not load the streams file ${file}: ${(error as Error)?.message ?? error}`,
+    `Could not load the streams file ${file}: ${messageOf(error) ?? error}`,
     {},
     error,
   );

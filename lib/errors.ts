@@ -92,8 +92,28 @@ export function wrapError(
       ? error
       : new TurboExpressError(error.code, error.message, merged, error.cause);
   }
-  const reason = error instanceof Error ? error.message : String(error);
+  let reason: string;
+  try {
+    reason = error instanceof Error ? error.message : String(error);
+  } catch {
+    reason = messageOf(error); // A revoked Proxy, say: neither instanceof nor String() works.
+  }
   return new TurboExpressError(code, reason, context, error);
+}
+
+/**
+ * The message of anything thrown, for a log line: an Error's message, or the value as
+ * `describeValue()` names it. Never throws, whatever was thrown (a revoked Proxy, an object whose
+ * `message` getter throws).
+ */
+export function messageOf(thrown: unknown): string {
+  try {
+    const message = (thrown as { message?: unknown } | null | undefined)?.message;
+    if (typeof message === 'string') return message;
+  } catch {
+    // Named below by its type.
+  }
+  return describeValue(thrown);
 }
 
 /** The most of a string, or of a name, that an error message shows. */

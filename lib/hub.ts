@@ -2,6 +2,7 @@ import createDebug from 'debug';
 import type { BrokerMessage } from './broker/broker';
 import type { Connection, ConnectionOwner } from './connection';
 import { encodeComment, encodeEvent } from './sse';
+import { messageOf } from './errors';
 
 const debug = createDebug('turbo-express:hub');
 
@@ -201,7 +202,7 @@ export class Hub implements ConnectionOwner {
       if (answer === TIMED_OUT) debug('re-check of %s timed out', connection.streamName);
       passes = answer === true;
     } catch (error) {
-      debug('re-check of %s threw: %s', connection.streamName, (error as Error)?.message);
+      debug('re-check of %s threw: %s', connection.streamName, messageOf(error));
     } finally {
       connection.isRechecking = false;
     }

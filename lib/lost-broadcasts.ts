@@ -1,6 +1,7 @@
 import createDebug from 'debug';
 import type { Broker } from './broker/broker';
 import { turboStreamTag } from './turbo-stream';
+import { messageOf } from './errors';
 
 const debug = createDebug('turbo-express:lost');
 
@@ -62,7 +63,7 @@ export class LostBroadcasts {
       }
       this.delay = FIRST_RETRY;
     } catch (error) {
-      debug('broker still refuses: %s', (error as Error)?.message);
+      debug('broker still refuses: %s', messageOf(error));
       this.delay = Math.min(this.delay * 2, LAST_RETRY);
     } finally {
       this.isRetrying = false;

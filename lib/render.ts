@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pug from 'pug';
 import createDebug from 'debug';
-import { ErrorCodes, TurboExpressError } from './errors';
+import { ErrorCodes, TurboExpressError, messageOf } from './errors';
 
 const debug = createDebug('turbo-express:render');
 
@@ -53,7 +53,7 @@ export class Renderer {
     } catch (error) {
       throw new TurboExpressError(
         ErrorCodes.RENDER_FAILED,
-        `The partial "${name}" threw while rendering: ${(error as Error)?.message ?? error}`,
+        `The partial "${name}" threw while rendering: ${messageOf(error)}`,
         { template: name },
         error,
       );
@@ -84,7 +84,7 @@ export class Renderer {
     } catch (error) {
       throw new TurboExpressError(
         ErrorCodes.RENDER_FAILED,
-        `The partial "${name}" does not compile: ${(error as Error)?.message ?? error}`,
+        `The partial "${name}" does not compile: ${messageOf(error)}`,
         { template: name },
         error,
       );

@@ -3,7 +3,7 @@ import createDebug from 'debug';
 import type { Socket } from 'node:net';
 import type { Broker, BrokerMessage } from './broker/broker';
 import { Connection, SSE_HEADERS, type CompareIds } from './connection';
-import { ErrorCodes, TurboExpressError } from './errors';
+import { ErrorCodes, TurboExpressError, messageOf } from './errors';
 import type { Hub } from './hub';
 import type { ResolvedOptions } from './options';
 import { hasStreamClass, resolveStream } from './registry';
@@ -75,7 +75,7 @@ export class Subscriptions {
   /** Handles one subscription request; never throws into the caller. */
   open(req: Request, res: Response, token: string): void {
     this.subscribe(req, res, token).catch(function onSubscribeError(error: unknown) {
-      debug('subscribe failed: %s', (error as Error)?.message);
+      debug('subscribe failed: %s', messageOf(error));
       if (!res.headersSent && !isGone(req, res)) refuse(res, 500, 'internal error');
       else res.destroy();
     });
@@ -229,7 +229,7 @@ export class Subscriptions {
     // A key the model cannot take (text for an integer key in PostgreSQL) makes findByPk throw:
     // that name stands for nothing, so 404, not 500.
     const stream = await resolveStream(name).catch((error: unknown) => {
-      debug('resolving %s failed: %s', name, (error as Error)?.message);
+      debug('resolving %s failed: %s', name, messageOf(error));
       return null;
     });
     if (stream === null) return hasStreamClass(name) ? 'not found' : 'unknown class';
@@ -320,7 +320,7 @@ export async function passesTest(
     const user = await options.currentUser(req);
     return (await stream.userPassesTest(user, req)) === true;
   } catch (error) {
-    debug('userPassesTest threw: %s', (error as Error)?.message);
+    debug('userPassesTest threw: %s', messageOf(error));
     return false;
   }
 }

@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { expect } from 'chai';
 import { broadcastsSettled, configureHookQueue, runAfterCommit } from '../lib/commit-queue';
+import { messageOf } from '../lib/errors';
 
 describe('the queue of after-commit jobs', () => {
   const never = () => new Promise<void>(() => {});
@@ -99,6 +100,45 @@ describe('the queue of after-commit jobs', () => {
       throw new Error('from onSlow');
     });
     expect(await hangThenRun()).to.equal(true);
+  });
+
+  /** A value whose every use throws, as a revoked Proxy's does. */
+  function hostile(): object {
+    const { proxy, revoke } = Proxy.revocable({}, {});
+    revoke();
+    return proxy;
+  }
+
+  it('goes on when onSlow throws a value whose message cannot be read', async () => {
+    configureHookQueue(20, () => {
+      throw hostile();
+    });
+    expect(await hangThenRun()).to.equal(true);
+    expect(await hangThenRun()).to.equal(true);
+  });
+
+  it('goes on after a job that rejects with a value whose message cannot be read', async () => {
+    configureHookQueue(null, () => {});
+    const ran: string[] = [];
+    runAfterCommit(null, () => Promise.reject(hostile()));
+    runAfterCommit(null, async () => {
+      ran.push('after');
+    });
+    await broadcastsSettled();
+    expect(ran).to.deep.equal(['after']);
+  });
+
+  it('names what was thrown for a log line, whatever it is', () => {
+    const getter = {
+      get message(): string {
+        throw new Error('no');
+      },
+    };
+    expect(messageOf(new Error('boom'))).to.equal('boom');
+    expect(messageOf('boom')).to.equal('"boom"');
+    expect(messageOf(undefined)).to.equal('undefined');
+    expect(messageOf(hostile())).to.equal('an object');
+    expect(messageOf(getter)).to.equal('an object');
   });
 
   it('waits for ever with no timeout', async () => {

@@ -1,5 +1,5 @@
 import type { Debugger } from 'debug';
-import { ErrorCodes, TurboExpressError } from '../errors';
+import { ErrorCodes, TurboExpressError, messageOf } from '../errors';
 import type { BrokerErrorFn } from './broker';
 
 /**
@@ -57,6 +57,6 @@ export function reportBrokerError(
   try {
     onError(new TurboExpressError(ErrorCodes.BROKER_FAILED, message, {}, cause));
   } catch (error) {
-    debug('onError threw: %s', (error as Error)?.message);
+    debug('onError threw: %s', messageOf(error));
   }
 }

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import createDebug from 'debug';
 import type { Client, Pool, PoolClient, PoolConfig } from 'pg';
-import { ErrorCodes, TurboExpressError } from '../errors';
+import { ErrorCodes, TurboExpressError, messageOf } from '../errors';
 import {
   compareDecimal,
   DEFAULT_HISTORY,
@@ -138,11 +138,8 @@ export class PostgresBroker implements Broker {
       } catch (error) {
         if (!this.isRunning) return; // Closed while waiting: nothing to start.
         if (attempt === 1)
-          this.report(
-            `PostgresBroker: cannot start yet (${(error as Error)?.message}); retrying`,
-            error,
-          );
-        debug('start failed: %s', (error as Error)?.message);
+          this.report(`PostgresBroker: cannot start yet (${messageOf(error)}); retrying`, error);
+        debug('start failed: %s', messageOf(error));
         await pause(delay);
         delay = Math.min(delay * 2, RECONNECT_MAX);
       }
@@ -261,7 +258,7 @@ export class PostgresBroker implements Broker {
       return;
     }
     this.fetching = this.readNewRows()
-      .catch((error: unknown) => debug('read failed: %s', (error as Error)?.message))
+      .catch((error: unknown) => debug('read failed: %s', messageOf(error)))
       .finally(() => {
         this.fetching = null;
         if (this.fetchAgain && this.isRunning) {
@@ -334,7 +331,7 @@ export class PostgresBroker implements Broker {
       try {
         await this.listen();
       } catch (error) {
-        debug('reconnect failed: %s', (error as Error)?.message);
+        debug('reconnect failed: %s', messageOf(error));
         delay = Math.min(delay * 2, RECONNECT_MAX);
       }
     }
@@ -350,7 +347,7 @@ export class PostgresBroker implements Broker {
         await client.query(this.sql.dropCoveredFloors);
       });
     } catch (error) {
-      debug('prune failed: %s', (error as Error)?.message);
+      debug('prune failed: %s', messageOf(error));
     }
   }
 

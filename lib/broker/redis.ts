@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import createDebug from 'debug';
 import type { Redis as RedisClient, RedisOptions } from 'ioredis';
-import { ErrorCodes, TurboExpressError } from '../errors';
+import { ErrorCodes, TurboExpressError, messageOf } from '../errors';
 import {
   compareDecimal,
   DEFAULT_HISTORY,
@@ -243,7 +243,7 @@ export class RedisBroker implements Broker {
         );
       } catch (error) {
         if (!this.isRunning) return;
-        debug('read failed: %s', (error as Error)?.message);
+        debug('read failed: %s', messageOf(error));
         await pause(250);
         continue;
       }
@@ -319,7 +319,7 @@ export class RedisBroker implements Broker {
       const info = String(await this.commands.call('INFO', 'server'));
       return /^run_id:([0-9a-f]+)/m.exec(info)?.[1] ?? '';
     } catch (error) {
-      debug('INFO server failed: %s', (error as Error)?.message);
+      debug('INFO server failed: %s', messageOf(error));
       return '';
     }
   }
@@ -338,7 +338,7 @@ export class RedisBroker implements Broker {
       )) as string;
       if (epoch !== this.epoch && this.isRunning) this.adoptEpoch(epoch, true);
     } catch (error) {
-      debug('epoch check failed: %s', (error as Error)?.message);
+      debug('epoch check failed: %s', messageOf(error));
     }
   }
 
@@ -350,7 +350,7 @@ export class RedisBroker implements Broker {
     try {
       return await this.commands.call('EVALSHA', script.sha, script.keyCount, ...keys, ...args);
     } catch (error) {
-      if (!String((error as Error)?.message).startsWith('NOSCRIPT')) throw error;
+      if (!String(messageOf(error)).startsWith('NOSCRIPT')) throw error;
       return this.commands.call('EVAL', script.source, script.keyCount, ...keys, ...args);
     }
   }
