@@ -20,9 +20,12 @@ interface Locals {
 
 /** The factory of `res.turboStream` for the responses of one turboStreams(), made once. */
 export function turboStreamFactory(renderer: Renderer): TurboStreamFactory {
-  return function buildTurboStream(res) {
+  const factory = function buildTurboStream(res: Response) {
     return new TurboStreamResponse(res, renderer);
   };
+  // Marked, so that the getter knows it from whatever else res.locals answers for its key.
+  Object.defineProperty(factory, FACTORY, { value: true });
+  return factory;
 }
 
 /**
@@ -52,6 +55,10 @@ export function offerTurboStream(res: Response, factory: TurboStreamFactory): vo
   (res.locals as Locals)[FACTORY] = factory;
 }
 
+function isFactory(value: TurboStreamFactory): boolean {
+  return Object.prototype.hasOwnProperty.call(value, FACTORY);
+}
+
 function ownValue(value: unknown): PropertyDescriptor {
   return { value, writable: true, enumerable: true, configurable: true };
 }
@@ -63,7 +70,7 @@ if (!Object.prototype.hasOwnProperty.call(ServerResponse.prototype, 'turboStream
     get(this: Response): TurboStreamResponse | undefined {
       const factory = (this.locals as Locals | undefined)?.[FACTORY];
       // Whatever else res.locals answers (a Proxy with defaults, say) is no builder.
-      if (typeof factory !== 'function') return undefined;
+      if (typeof factory !== 'function' || !isFactory(factory)) return undefined;
       const builder = factory(this);
       Object.defineProperty(this, 'turboStream', ownValue(builder));
       return builder;

@@ -302,17 +302,22 @@ describe('res.turboStream', () => {
     expect((await request(app).post('/replaced')).text).to.equal('undefined');
   });
 
-  it('reads undefined, not a throw, where res.locals answers every key with a default', async () => {
-    const unrelated = express();
-    unrelated.use((_req, res, next) => {
-      res.locals = new Proxy(Object.create(null) as Record<PropertyKey, unknown>, {
-        get: (target, key) => (key in target ? target[key] : ''),
-      }) as typeof res.locals;
-      next();
+  for (const [what, fallback] of [
+    ['a string', ''],
+    ['a function', () => 'not a builder'],
+  ] as const) {
+    it(`reads undefined, not a throw, where res.locals answers every key with ${what}`, async () => {
+      const unrelated = express();
+      unrelated.use((_req, res, next) => {
+        res.locals = new Proxy(Object.create(null) as Record<PropertyKey, unknown>, {
+          get: (target, key) => (key in target ? target[key] : fallback),
+        }) as typeof res.locals;
+        next();
+      });
+      unrelated.get('/z', (_req, res) => res.send(typeof res.turboStream));
+      expect((await request(unrelated).get('/z')).text).to.equal('undefined');
     });
-    unrelated.get('/z', (_req, res) => res.send(typeof res.turboStream));
-    expect((await request(unrelated).get('/z')).text).to.equal('undefined');
-  });
+  }
 
   it('throws where the action is added when its partial fails, giving a 500', async () => {
     app.post('/bad', (_req, res) => {
