@@ -68,7 +68,7 @@ function registerExports({ file, exports }: LoadedFile): StreamClass[] {
 function loadError(file: string, error: unknown): TurboExpressError {
   return new TurboExpressError(
     ErrorCodes.DISCOVERY_FAILED,
-    `Could not load the streams file ${file}: ${messageOf(error) ?? error}`,
+    `Could not load the streams file ${file}: ${messageOf(error)}`,
     {},
     error,
   );

@@ -102,18 +102,17 @@ export function wrapError(
 }
 
 /**
- * The message of anything thrown, for a log line: an Error's message, or the value as
- * `describeValue()` names it. Never throws, whatever was thrown (a revoked Proxy, an object whose
- * `message` getter throws).
+ * The message of anything thrown, as text: its `message` when it has one, else the value itself
+ * (a thrown string as it is). Never throws: what cannot be read or made text (a revoked Proxy, a
+ * throwing `message` getter) is named as `describeValue()` names it.
  */
 export function messageOf(thrown: unknown): string {
   try {
     const message = (thrown as { message?: unknown } | null | undefined)?.message;
-    if (typeof message === 'string') return message;
+    return String(message ?? thrown);
   } catch {
-    // Named below by its type.
+    return describeValue(thrown);
   }
-  return describeValue(thrown);
 }
 
 /** The most of a string, or of a name, that an error message shows. */

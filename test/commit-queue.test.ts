@@ -135,7 +135,11 @@ describe('the queue of after-commit jobs', () => {
       },
     };
     expect(messageOf(new Error('boom'))).to.equal('boom');
-    expect(messageOf('boom')).to.equal('"boom"');
+    expect(messageOf('boom')).to.equal('boom');
+    expect(messageOf(404)).to.equal('404');
+    expect(messageOf({ message: 42 })).to.equal('42');
+    expect(messageOf({ toString: () => 'custom reason' })).to.equal('custom reason');
+    expect(messageOf(Symbol('s'))).to.equal('Symbol(s)');
     expect(messageOf(undefined)).to.equal('undefined');
     expect(messageOf(hostile())).to.equal('an object');
     expect(messageOf(getter)).to.equal('an object');
