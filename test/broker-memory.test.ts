@@ -94,16 +94,20 @@ describe('MemoryBroker', () => {
     expect((await broker.replay('B', start))?.map((m) => m.data)).to.deep.equal(['ééé']);
   });
 
-  it('counts the texts a replay decoded against maxBytes', async () => {
-    broker = new MemoryBroker({}, { maxBytes: 12 });
+  it('replays a history over half of maxBytes to every client, keeping the others', async () => {
+    broker = new MemoryBroker({}, { maxBytes: 100 });
     broker.start(() => {});
     const start = broker.position();
-    await broker.publish('A', 'aaaaa');
-    await broker.publish('B', 'bb');
-    expect((await broker.replay('A', start))?.map((m) => m.data)).to.deep.equal(['aaaaa']);
-    await broker.publish('B', 'bbb'); // 5 + 5 decoded + 2 + 3 = 15 > 12: A published least recently
-    expect(await broker.replay('A', start)).to.equal(null);
-    expect((await broker.replay('B', start))?.map((m) => m.data)).to.deep.equal(['bb', 'bbb']);
+    await broker.publish('other', 'o'.repeat(10));
+    await broker.publish('A', 'a'.repeat(30));
+    await broker.publish('A', 'b'.repeat(30));
+    for (let client = 0; client < 3; client++) {
+      const replayed = await broker.replay('A', start);
+      expect(replayed?.map((m) => m.data)).to.deep.equal(['a'.repeat(30), 'b'.repeat(30)]);
+    }
+    expect((await broker.replay('other', start))?.map((m) => m.data)).to.deep.equal([
+      'o'.repeat(10),
+    ]);
   });
 
   it('keeps no history with size 0', async () => {

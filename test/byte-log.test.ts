@@ -89,19 +89,25 @@ describe('ByteLog', () => {
     expect(buffers).to.equal(2);
   });
 
-  it('counts the texts a replay decoded in heldBytes, until compact()', () => {
+  it('keeps the texts a replay decoded, within its budget, until compact()', () => {
     const log = new ByteLog(0);
     log.push(1, 0, 'abc');
     log.push(2, 0, 'é');
-    expect(log.heldBytes).to.equal(5);
-    expect(log.after(1)).to.deep.equal([{ seq: 2, data: 'é' }]);
-    expect(log.heldBytes).to.equal(7);
-    log.after(0);
-    expect(log.heldBytes).to.equal(10);
+    expect(log.after(1, 100)).to.deep.equal([{ seq: 2, data: 'é' }]);
+    expect([log.heldBytes, log.keptTextBytes]).to.deep.equal([5, 2]);
+    expect(log.after(0, 2)).to.deep.equal([
+      { seq: 1, data: 'abc' },
+      { seq: 2, data: 'é' },
+    ]);
+    expect(log.keptTextBytes).to.equal(2);
+    log.after(0, 3);
+    expect(log.keptTextBytes).to.equal(5);
     log.dropOldest();
-    expect(log.heldBytes).to.equal(4);
+    expect([log.heldBytes, log.keptTextBytes]).to.deep.equal([2, 2]);
     log.compact();
-    expect(log.heldBytes).to.equal(2);
+    expect([log.heldBytes, log.keptTextBytes]).to.deep.equal([2, 0]);
+    expect(log.after(0)).to.deep.equal([{ seq: 2, data: 'é' }]);
+    expect(log.keptTextBytes).to.equal(0);
   });
 
   it('holds empty messages, before and after others', () => {

@@ -30,8 +30,8 @@ export interface LoggedMessage {
  * on its periodic sweep, gives back what a burst of large messages left.
  *
  * A message is decoded when a replay first asks for it, and the text is kept with it until the
- * next `compact()`: a reconnecting crowd decodes each message once, not once per client. Kept
- * texts count in `heldBytes`, so the broker's bound on memory covers them.
+ * next `compact()`, within the budget the replay is given: a reconnecting crowd decodes each
+ * message once, not once per client.
  */
 export class ByteLog {
   /** Replay after a seq below this cannot be proven whole; see the memory broker. */
@@ -57,9 +57,14 @@ export class ByteLog {
     return this.count;
   }
 
-  /** Bytes of message data held, counting each kept decoded text as its bytes again. */
+  /** Bytes of message data held. */
   get heldBytes(): number {
-    return this.end - this.start + this.textBytes;
+    return this.end - this.start;
+  }
+
+  /** UTF-8 bytes of the messages whose decoded text is kept. */
+  get keptTextBytes(): number {
+    return this.textBytes;
   }
 
   /** Bytes of the buffer the data is held in. */
@@ -131,8 +136,12 @@ export class ByteLog {
     }
   }
 
-  /** Every message with a seq above `after`, oldest first, decoded. */
-  after(after: number): LoggedMessage[] {
+  /**
+   * Every message with a seq above `after`, oldest first, decoded. Texts are kept for the next
+   * replay as long as those kept by this call add up to at most `keepBudget` bytes.
+   */
+  after(after: number, keepBudget = 0): LoggedMessage[] {
+    let budget = keepBudget;
     const found: LoggedMessage[] = [];
     for (let i = 0; i < this.count; i++) {
       const seq = this.field(i, 0);
@@ -143,8 +152,11 @@ export class ByteLog {
         const offset = this.field(i, 2);
         const length = this.field(i, 3);
         data = this.bytes.toString('utf8', offset, offset + length);
-        this.texts[place] = data;
-        this.textBytes += length;
+        if (length <= budget) {
+          budget -= length;
+          this.texts[place] = data;
+          this.textBytes += length;
+        }
       }
       found.push({ seq, data });
     }

@@ -34,6 +34,8 @@ export class MemoryBroker implements Broker {
   private sweepTimer: NodeJS.Timeout | null = null;
   /** Bytes of message data (UTF-8) held across every history, bounded by `maxBytes`. */
   private heldBytes = 0;
+  /** Bytes of the texts kept decoded for replays, until the next sweep; at most `maxBytes`. */
+  private keptTextBytes = 0;
   private readonly maxBytes: number;
   /** The stream published to last, already at the end of `histories`. */
   private newestStream: string | null = null;
@@ -84,10 +86,10 @@ export class MemoryBroker implements Broker {
     const history = this.histories.get(stream);
     if (history === undefined) return after < this.forgottenUpTo ? null : [];
     if (after < history.lostUpTo) return null;
-    const before = history.heldBytes;
-    const missed = history.after(after);
-    this.heldBytes += history.heldBytes - before; // the texts it decoded are kept
-    this.forgetPastMaxBytes();
+    // Texts decoded for one client are kept for the others, up to maxBytes of them in all.
+    const missed = this.change(history, () =>
+      history.after(after, Math.max(0, this.maxBytes - this.keptTextBytes)),
+    );
     return missed.map(({ seq, data }) => ({ stream, id: `${this.epoch}-${seq}`, data }));
   }
 
@@ -117,11 +119,20 @@ export class MemoryBroker implements Broker {
       history.skip(seq);
       return;
     }
-    const before = history.heldBytes;
-    history.push(seq, Date.now(), data);
-    if (history.length > this.size) history.dropOldest();
-    this.heldBytes += history.heldBytes - before;
+    this.change(history, () => {
+      history.push(seq, Date.now(), data);
+      if (history.length > this.size) history.dropOldest();
+    });
     this.forgetPastMaxBytes();
+  }
+
+  /** Runs `fn` on `history`, keeping the totals of bytes and kept texts up to date. */
+  private change<T>(history: ByteLog, fn: () => T): T {
+    const [held, kept] = [history.heldBytes, history.keptTextBytes];
+    const result = fn();
+    this.heldBytes += history.heldBytes - held;
+    this.keptTextBytes += history.keptTextBytes - kept;
+    return result;
   }
 
   /** Forgets the histories of the streams that published least recently, down to `maxBytes`. */
@@ -135,6 +146,7 @@ export class MemoryBroker implements Broker {
 
   private forget(stream: string, history: ByteLog): void {
     this.heldBytes -= history.heldBytes;
+    this.keptTextBytes -= history.keptTextBytes;
     this.forgottenUpTo = Math.max(this.forgottenUpTo, history.lostUpTo);
     this.histories.delete(stream);
     if (stream === this.newestStream) this.newestStream = null;
@@ -150,17 +162,14 @@ export class MemoryBroker implements Broker {
     const cutoff = now - this.maxAge;
     for (const [stream, history] of this.histories) {
       this.expireHistory(stream, history, cutoff);
-      if (history.length === 0) continue;
-      const before = history.heldBytes;
-      history.compact();
-      this.heldBytes += history.heldBytes - before;
+      if (history.length > 0) this.change(history, () => history.compact());
     }
   }
 
   private expireHistory(stream: string, history: ByteLog, cutoff: number): void {
-    const before = history.heldBytes;
-    while (history.oldestAt <= cutoff) history.dropOldest();
-    this.heldBytes += history.heldBytes - before;
+    this.change(history, () => {
+      while (history.oldestAt <= cutoff) history.dropOldest();
+    });
     if (history.length === 0) this.forget(stream, history);
   }
 
