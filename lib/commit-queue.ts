@@ -94,7 +94,7 @@ class SerialQueue {
       const running: RunningJob = { startedAt: performance.now(), timeout, release };
       this.running = running;
       const due = running.startedAt + timeout;
-      if (this.watchdog === null || this.watchdogDue > due) this.watch(timeout, due);
+      if (this.watchdog === null || this.watchdogDue > due) this.watchUntil(due);
       void done.then(() => {
         if (this.running === running) this.running = null;
         release(false);
@@ -112,10 +112,11 @@ class SerialQueue {
     });
   }
 
-  private watch(delay: number, due: number): void {
+  /** Arms the watchdog to fire at `due`, from `performance.now()`. */
+  private watchUntil(due: number): void {
     if (this.watchdog !== null) clearTimeout(this.watchdog);
     this.watchdogDue = due;
-    this.watchdog = setTimeout(() => this.check(), delay);
+    this.watchdog = setTimeout(() => this.check(), due - performance.now());
     this.watchdog.unref();
   }
 
@@ -123,9 +124,9 @@ class SerialQueue {
     this.watchdog = null;
     const running = this.running;
     if (running === null) return;
-    const waited = performance.now() - running.startedAt;
-    if (waited < running.timeout) {
-      this.watch(running.timeout - waited, running.startedAt + running.timeout);
+    const due = running.startedAt + running.timeout;
+    if (performance.now() < due) {
+      this.watchUntil(due);
       return;
     }
     this.running = null;

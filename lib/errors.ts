@@ -92,13 +92,7 @@ export function wrapError(
       ? error
       : new TurboExpressError(error.code, error.message, merged, error.cause);
   }
-  let reason: string;
-  try {
-    reason = error instanceof Error ? error.message : String(error);
-  } catch {
-    reason = messageOf(error); // A revoked Proxy, say: neither instanceof nor String() works.
-  }
-  return new TurboExpressError(code, reason, context, error);
+  return new TurboExpressError(code, messageOf(error), context, error);
 }
 
 /**

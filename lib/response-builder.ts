@@ -1,5 +1,6 @@
 import { ServerResponse } from 'node:http';
 import type { Response } from 'express';
+import { defineOwnValue } from './own-value';
 import type { Renderer } from './render';
 import { TurboStreamResponse } from './turbo-stream-response';
 
@@ -55,14 +56,6 @@ export function offerTurboStream(res: Response, factory: TurboStreamFactory): vo
   (res.locals as Locals)[FACTORY] = factory;
 }
 
-function isFactory(value: TurboStreamFactory): boolean {
-  return Object.prototype.hasOwnProperty.call(value, FACTORY);
-}
-
-function ownValue(value: unknown): PropertyDescriptor {
-  return { value, writable: true, enumerable: true, configurable: true };
-}
-
 if (!Object.prototype.hasOwnProperty.call(ServerResponse.prototype, 'turboStream')) {
   Object.defineProperty(ServerResponse.prototype, 'turboStream', {
     configurable: true,
@@ -70,13 +63,14 @@ if (!Object.prototype.hasOwnProperty.call(ServerResponse.prototype, 'turboStream
     get(this: Response): TurboStreamResponse | undefined {
       const factory = (this.locals as Locals | undefined)?.[FACTORY];
       // Whatever else res.locals answers (a Proxy with defaults, say) is no builder.
-      if (typeof factory !== 'function' || !isFactory(factory)) return undefined;
+      if (typeof factory !== 'function' || !Object.prototype.hasOwnProperty.call(factory, FACTORY))
+        return undefined;
       const builder = factory(this);
-      Object.defineProperty(this, 'turboStream', ownValue(builder));
+      defineOwnValue(this, 'turboStream', builder);
       return builder;
     },
     set(this: Response, value: unknown) {
-      Object.defineProperty(this, 'turboStream', ownValue(value));
+      defineOwnValue(this, 'turboStream', value);
     },
   });
 }

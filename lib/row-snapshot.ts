@@ -1,4 +1,5 @@
 import type { Model, ModelStatic } from 'sequelize';
+import { defineOwnValue } from './own-value';
 
 interface RowInternals {
   dataValues: Record<string, unknown>;
@@ -29,7 +30,7 @@ export function snapshotRow<M extends Model>(instance: M): M {
   const copy = built as unknown as RowInternals & Record<PropertyKey, unknown>;
   for (const key of ownKeys(source)) {
     if (!Object.prototype.hasOwnProperty.call(copy, key)) {
-      Object.defineProperty(copy, key, ownValue(source[key]));
+      defineOwnValue(copy, key, source[key]);
     }
   }
   copy.dataValues = values;
@@ -48,10 +49,6 @@ function ownKeys(object: object): PropertyKey[] {
     Object.prototype.propertyIsEnumerable.call(object, symbol),
   );
   return [...Object.keys(object), ...enumerable];
-}
-
-function ownValue(value: unknown): PropertyDescriptor {
-  return { value, writable: true, enumerable: true, configurable: true };
 }
 
 function copyValues(values: Record<string, unknown>): Record<string, unknown> {

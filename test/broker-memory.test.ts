@@ -13,6 +13,18 @@ describe('MemoryBroker', () => {
     return broker;
   }
 
+  /** Starts a broker holding at most `maxBytes`; resolves to its position before any message. */
+  function startWithMaxBytes(maxBytes: number): string {
+    broker = new MemoryBroker({}, { maxBytes });
+    broker.start(() => {});
+    return broker.position();
+  }
+
+  /** The data replay answers for `stream` after `id`, or null for a gap. */
+  async function replayed(stream: string, id: string): Promise<string[] | null> {
+    return (await broker.replay(stream, id))?.map((m) => m.data) ?? null;
+  }
+
   afterEach(async () => {
     await broker.close();
   });
@@ -73,41 +85,32 @@ describe('MemoryBroker', () => {
   });
 
   it('forgets the least recently published histories past maxBytes, answering their gap', async () => {
-    broker = new MemoryBroker({}, { maxBytes: 10 });
-    broker.start(() => {});
-    const start = broker.position();
+    const start = startWithMaxBytes(10);
     await broker.publish('A', 'aaaaaa');
     await broker.publish('B', 'bbbbbb');
     expect(await broker.replay('A', start)).to.equal(null);
-    expect((await broker.replay('B', start))?.map((m) => m.data)).to.deep.equal(['bbbbbb']);
+    expect(await replayed('B', start)).to.deep.equal(['bbbbbb']);
   });
 
   it('counts maxBytes in UTF-8 bytes of message data', async () => {
-    broker = new MemoryBroker({}, { maxBytes: 12 });
-    broker.start(() => {});
-    const start = broker.position();
+    const start = startWithMaxBytes(12);
     await broker.publish('A', 'ééé'); // 6 bytes in 3 characters
     await broker.publish('B', 'ééé');
-    expect((await broker.replay('A', start))?.map((m) => m.data)).to.deep.equal(['ééé']);
+    expect(await replayed('A', start)).to.deep.equal(['ééé']);
     await broker.publish('C', 'é');
     expect(await broker.replay('A', start)).to.equal(null);
-    expect((await broker.replay('B', start))?.map((m) => m.data)).to.deep.equal(['ééé']);
+    expect(await replayed('B', start)).to.deep.equal(['ééé']);
   });
 
   it('replays a history over half of maxBytes to every client, keeping the others', async () => {
-    broker = new MemoryBroker({}, { maxBytes: 100 });
-    broker.start(() => {});
-    const start = broker.position();
+    const start = startWithMaxBytes(100);
     await broker.publish('other', 'o'.repeat(10));
     await broker.publish('A', 'a'.repeat(30));
     await broker.publish('A', 'b'.repeat(30));
     for (let client = 0; client < 3; client++) {
-      const replayed = await broker.replay('A', start);
-      expect(replayed?.map((m) => m.data)).to.deep.equal(['a'.repeat(30), 'b'.repeat(30)]);
+      expect(await replayed('A', start)).to.deep.equal(['a'.repeat(30), 'b'.repeat(30)]);
     }
-    expect((await broker.replay('other', start))?.map((m) => m.data)).to.deep.equal([
-      'o'.repeat(10),
-    ]);
+    expect(await replayed('other', start)).to.deep.equal(['o'.repeat(10)]);
   });
 
   it('keeps no history with size 0', async () => {

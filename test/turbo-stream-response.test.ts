@@ -34,6 +34,12 @@ async function withOtherViews(fn: (other: TurboStreamsMiddleware) => Promise<voi
   }
 }
 
+/** `widgets/label` with label "a" appended to #t, from the test views and from the other views. */
+const FROM_OWN_VIEWS =
+  '<turbo-stream action="append" target="t"><template><span class="label">a</span></template></turbo-stream>';
+const FROM_OTHER_VIEWS =
+  '<turbo-stream action="append" target="t"><template><b class="other">b</b></template></turbo-stream>';
+
 describe('res.turboStream', () => {
   let turbo: TurboStreamsMiddleware;
   let app: express.Express;
@@ -235,10 +241,7 @@ describe('res.turboStream', () => {
         request(checked).post('/admin/x'),
         request(checked).post('/x'),
       ]);
-      expect([fromAdmin.text, fromApp.text]).to.deep.equal([
-        '<turbo-stream action="append" target="t"><template><b class="other">b</b></template></turbo-stream>',
-        '<turbo-stream action="append" target="t"><template><span class="label">a</span></template></turbo-stream>',
-      ]);
+      expect([fromAdmin.text, fromApp.text]).to.deep.equal([FROM_OTHER_VIEWS, FROM_OWN_VIEWS]);
     });
   });
 
@@ -273,12 +276,7 @@ describe('res.turboStream', () => {
         request(app).post('/admin/x'),
         new Promise((resolve) => setTimeout(resolve, 10)).then(() => request(app).post('/x')),
       ]);
-      expect(fromAdmin.text).to.equal(
-        '<turbo-stream action="append" target="t"><template><b class="other">b</b></template></turbo-stream>',
-      );
-      expect(fromApp.text).to.equal(
-        '<turbo-stream action="append" target="t"><template><span class="label">a</span></template></turbo-stream>',
-      );
+      expect([fromAdmin.text, fromApp.text]).to.deep.equal([FROM_OTHER_VIEWS, FROM_OWN_VIEWS]);
     });
   });
 
@@ -369,23 +367,20 @@ describe('where partials are read from', () => {
     return app;
   }
 
-  const expected =
-    '<turbo-stream action="append" target="t"><template><span class="label">a</span></template></turbo-stream>';
-
   it("uses the app's views setting when given no views of its own", async () => {
     const response = await request(appWithViews(fixtures)).post('/x');
     expect(response.status).to.equal(200);
-    expect(response.text).to.equal(expected);
+    expect(response.text).to.equal(FROM_OWN_VIEWS);
   });
 
   it('uses the first folder of a list, as Express looks there first', async () => {
     const response = await request(appWithViews([fixtures, '/nowhere'])).post('/x');
-    expect(response.text).to.equal(expected);
+    expect(response.text).to.equal(FROM_OWN_VIEWS);
   });
 
   it("prefers its own views option to the app's setting", async () => {
     const app = appWithViews('/nowhere', { views: fixtures });
-    expect((await request(app).post('/x')).text).to.equal(expected);
+    expect((await request(app).post('/x')).text).to.equal(FROM_OWN_VIEWS);
     const elsewhere = appWithViews(fixtures, { views: '/nowhere' });
     const failed = await request(elsewhere).post('/x');
     expect(failed.status).to.equal(500);

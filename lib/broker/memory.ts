@@ -128,7 +128,8 @@ export class MemoryBroker implements Broker {
 
   /** Runs `fn` on `history`, keeping the totals of bytes and kept texts up to date. */
   private change<T>(history: ByteLog, fn: () => T): T {
-    const [held, kept] = [history.heldBytes, history.keptTextBytes];
+    const held = history.heldBytes;
+    const kept = history.keptTextBytes;
     const result = fn();
     this.heldBytes += history.heldBytes - held;
     this.keptTextBytes += history.keptTextBytes - kept;
@@ -149,7 +150,6 @@ export class MemoryBroker implements Broker {
     this.keptTextBytes -= history.keptTextBytes;
     this.forgottenUpTo = Math.max(this.forgottenUpTo, history.lostUpTo);
     this.histories.delete(stream);
-    if (stream === this.newestStream) this.newestStream = null;
     debug('forgot the history of %s up to %d', stream, history.lostUpTo);
   }
 
