@@ -78,7 +78,7 @@ export function wrapError(
   code: ErrorCode,
   context: ErrorContext = {},
 ): TurboExpressError {
-  if (error instanceof TurboExpressError) {
+  if (isTurboExpressError(error)) {
     const merged: ErrorContext = {
       stream: error.stream ?? context.stream,
       template: error.template ?? context.template,
@@ -93,6 +93,15 @@ export function wrapError(
       : new TurboExpressError(error.code, error.message, merged, error.cause);
   }
   return new TurboExpressError(code, messageOf(error), context, error);
+}
+
+/** Whether `value` is a TurboExpressError, false for what cannot be asked (a revoked Proxy). */
+function isTurboExpressError(value: unknown): value is TurboExpressError {
+  try {
+    return value instanceof TurboExpressError;
+  } catch {
+    return false;
+  }
 }
 
 /**

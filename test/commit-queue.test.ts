@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { expect } from 'chai';
 import { broadcastsSettled, configureHookQueue, runAfterCommit } from '../lib/commit-queue';
-import { messageOf } from '../lib/errors';
+import { ErrorCodes, messageOf, wrapError } from '../lib/errors';
 
 describe('the queue of after-commit jobs', () => {
   const never = () => new Promise<void>(() => {});
@@ -143,6 +143,11 @@ describe('the queue of after-commit jobs', () => {
     expect(messageOf(undefined)).to.equal('undefined');
     expect(messageOf(hostile())).to.equal('an object');
     expect(messageOf(getter)).to.equal('an object');
+  });
+
+  it('wraps what was thrown into a TurboExpressError, whatever it is', () => {
+    const wrapped = wrapError(hostile(), ErrorCodes.HOOK_FAILED);
+    expect([wrapped.code, wrapped.message]).to.deep.equal([ErrorCodes.HOOK_FAILED, 'an object']);
   });
 
   it('waits for ever with no timeout', async () => {
