@@ -191,11 +191,16 @@ function cell(r: Row, contestant: ContestantRuns, all: ContestantRuns[]): string
 
 /** min-max over the runs, so a reader sees how far apart the repeats were. */
 function spreadOf(contestant: ContestantRuns, r: Row): string {
+  const range = rangeOf(contestant, r);
+  return range === null ? '-' : `${r.format(range[0])}..${r.format(range[1])}`;
+}
+
+/** The lowest and highest value of a figure over a contestant's runs; null without any. */
+export function rangeOf(contestant: ContestantRuns, r: Row): [number, number] | null {
   const values = contestant.runs
     .map(r.value)
     .filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
-  if (values.length === 0) return '-';
-  return `${r.format(Math.min(...values))}..${r.format(Math.max(...values))}`;
+  return values.length === 0 ? null : [Math.min(...values), Math.max(...values)];
 }
 
 function latencyRates(profile: Profile): string {

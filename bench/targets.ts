@@ -3,7 +3,7 @@
  * too much on a shared machine to fail a build on them.
  */
 import type { Profile } from './profiles';
-import { medianOf, rows, type ContestantRuns, type Row } from './report';
+import { medianOf, rangeOf, rows, type ContestantRuns, type Row } from './report';
 
 const PRODUCT = 'turbo-express';
 
@@ -85,7 +85,8 @@ export function targetReport(contestants: ContestantRuns[], profile: Profile): s
       if (mine === theirs) level.push(r.label);
       else if (r.better === 'lower' ? mine > theirs : mine < theirs) {
         const ratio = ratioOf(product, peer, r);
-        behind.push(ratio === null ? r.label : `${r.label} (${ratio.toFixed(2)}×)`);
+        const overlap = rangesOverlap(product, peer, r) ? ', ranges overlap' : '';
+        behind.push(ratio === null ? r.label : `${r.label} (${ratio.toFixed(2)}×${overlap})`);
       }
     }
     const notAhead = [
@@ -99,6 +100,13 @@ export function targetReport(contestants: ContestantRuns[], profile: Profile): s
     );
   }
   return lines;
+}
+
+/** Whether two contestants' [min..max] over their runs share a value: the medians' order is weak. */
+function rangesOverlap(a: ContestantRuns, b: ContestantRuns, r: Row): boolean {
+  const [ra, rb] = [rangeOf(a, r), rangeOf(b, r)];
+  if (ra === null || rb === null || a.runs.length < 2) return false;
+  return ra[0] <= rb[1] && rb[0] <= ra[1];
 }
 
 function ratioOf(a: ContestantRuns, b: ContestantRuns | undefined, r: Row): number | null {
