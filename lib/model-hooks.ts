@@ -157,7 +157,9 @@ function safeName(stream: ModelStream): string {
 
 function hasPrimaryKey(instance: Model): boolean {
   const model = instance.constructor as ModelStatic<Model>;
-  const key = instance.get(model.primaryKeyAttribute) as unknown;
+  const attribute: string | undefined = model.primaryKeyAttribute;
+  if (attribute === undefined) return false;
+  const key = instance.get(attribute) as unknown;
   return key !== null && key !== undefined;
 }
 

@@ -58,7 +58,9 @@ export class ModelStream<M extends Model = Model> extends Stream {
   override get name(): string {
     const streamClass = this.constructor as ModelStreamClass<M>;
     const model = streamClass.model;
-    const key = this.instance.get(model.primaryKeyAttribute) as unknown;
+    const attribute: string | undefined = model.primaryKeyAttribute;
+    // Without an attribute, get() would answer with every value of the row.
+    const key = attribute === undefined ? undefined : (this.instance.get(attribute) as unknown);
     if (key === null || key === undefined || key === '') {
       throw new TurboExpressError(
         ErrorCodes.NO_PRIMARY_KEY,

@@ -171,7 +171,8 @@ function resolveSecret(secret: unknown): string {
     developmentSecret = require('node:crypto').randomBytes(32).toString('hex') as string;
     console.warn(
       'turbo-express: no "secret" given to turboStreams(); stream names are signed with a ' +
-        'random secret that lasts as long as this process. Set one before running more than one ' +
+        'random secret that lasts as long as this process, so pages left open across a restart ' +
+        'get 403 and stop updating until reloaded. Set one before running more than one ' +
         'process or in production.',
     );
   }

@@ -55,12 +55,41 @@ function checkModelStream(streamClass: ModelStreamClass): void {
         'add "static model = YourModel"',
     );
   }
+  checkPrimaryKey(streamClass.name, model as ModelStatic<Model>);
   const existing = byModel.get(model);
   if (existing !== undefined && existing !== streamClass && existing.name !== streamClass.name) {
     throw new TurboExpressError(
       ErrorCodes.DUPLICATE_MODEL_STREAM,
       `${model.name} already has the ModelStream ${existing.name}; ` +
         `${streamClass.name} cannot be a second one`,
+    );
+  }
+}
+
+/**
+ * A row's stream is named by its model and its primary key, so the model must be initialised
+ * (`Model.init()` would drop the hooks installed before it) and have a key of one column: rows of
+ * a model without one would all share one name, and rows of a composite key sharing its first
+ * column would hear each other's broadcasts.
+ */
+function checkPrimaryKey(className: string, model: ModelStatic<Model>): void {
+  const refuse = (why: string) => {
+    throw new TurboExpressError(ErrorCodes.INVALID_STREAM_CLASS, `${className}: ${why}`);
+  };
+  if (model.sequelize === undefined) {
+    refuse(`${model.name} is not initialised: call ${model.name}.init() before registerStream()`);
+  }
+  const keys = model.primaryKeyAttributes ?? [];
+  if (keys.length === 0) {
+    refuse(
+      `${model.name} has no primary key, and a ModelStream names each row's stream by it: ` +
+        'give the model one, or broadcast on a Stream instead',
+    );
+  }
+  if (keys.length > 1) {
+    refuse(
+      `${model.name} has a composite primary key (${keys.join(', ')}), and a ModelStream names ` +
+        "each row's stream by a single key column: broadcast on a Stream named by all of them",
     );
   }
 }

@@ -103,4 +103,11 @@ describe('ModelStream over SSE (SQLite)', () => {
     expect((error as TurboExpressError).code).to.equal(ErrorCodes.NO_PRIMARY_KEY);
     expect((error as Error).message).to.include('Room');
   });
+
+  it('throws at the call for refreshLater() on a row without a primary key', () => {
+    const room = Room.build({ name: 'unsaved' });
+    expect(() => room.stream.refreshLater())
+      .to.throw(TurboExpressError, 'Cannot use the stream of a Room that has no primary key')
+      .with.property('code', ErrorCodes.NO_PRIMARY_KEY);
+  });
 });

@@ -88,6 +88,63 @@ describe('registerStream', () => {
       .with.property('code', ErrorCodes.INVALID_STREAM_CLASS);
   });
 
+  it('refuses a model that has no primary key, whose rows would all share one stream', () => {
+    class Log extends Model {}
+    Log.init({ text: DataTypes.STRING }, { sequelize, modelName: 'Log' });
+    Log.removeAttribute('id');
+    class LogStream extends ModelStream<Log> {
+      static override model = Log;
+    }
+    expect(() => registerStream(LogStream))
+      .to.throw(
+        "LogStream: Log has no primary key, and a ModelStream names each row's stream by it: " +
+          'give the model one, or broadcast on a Stream instead',
+      )
+      .with.property('code', ErrorCodes.INVALID_STREAM_CLASS);
+    expect(streamFor(Log.build({ text: 'x' }))).to.equal(null);
+  });
+
+  it('refuses a composite primary key, whose rows sharing a column would share a stream', () => {
+    class Line extends Model {}
+    Line.init(
+      {
+        orderId: { type: DataTypes.INTEGER, primaryKey: true },
+        productId: { type: DataTypes.INTEGER, primaryKey: true },
+      },
+      { sequelize, modelName: 'Line' },
+    );
+    class LineStream extends ModelStream<Line> {
+      static override model = Line;
+    }
+    expect(() => registerStream(LineStream))
+      .to.throw(/^LineStream: Line has a composite primary key \(orderId, productId\)/)
+      .with.property('code', ErrorCodes.INVALID_STREAM_CLASS);
+  });
+
+  it('refuses a model not yet initialised, whose init() would drop the hooks', () => {
+    class Draft extends Model {}
+    class DraftStream extends ModelStream<Draft> {
+      static override model = Draft;
+    }
+    expect(() => registerStream(DraftStream))
+      .to.throw('DraftStream: Draft is not initialised: call Draft.init() before registerStream()')
+      .with.property('code', ErrorCodes.INVALID_STREAM_CLASS);
+  });
+
+  it('names no stream after a whole row when the primary key went away after registering', () => {
+    class Entry extends Model {}
+    Entry.init({ text: DataTypes.STRING }, { sequelize, modelName: 'Entry' });
+    class EntryStream extends ModelStream<Entry> {
+      static override model = Entry;
+    }
+    registerStream(EntryStream);
+    Entry.removeAttribute('id');
+    const stream = streamFor(Entry.build({ text: 'x' }))!;
+    expect(() => stream.name)
+      .to.throw(TurboExpressError)
+      .with.property('code', ErrorCodes.NO_PRIMARY_KEY);
+  });
+
   it('refuses something that is not a stream class', () => {
     expect(() => registerStream((() => {}) as never)).to.throw(/takes a class extending Stream/);
   });
