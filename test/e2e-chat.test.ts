@@ -121,5 +121,13 @@ describe('the example chat in Chromium', function () {
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(await messageTexts(page)).to.include('Only mine to change');
     expect(await messageTexts(page)).not.to.include('Changed by someone else');
+
+    // One rendering of each message reaches every page: each page shows its own user's buttons.
+    await asMallory('/rooms/1/messages', { body: 'From mallory' });
+    const theirs = page.locator('#messages li', { hasText: 'From mallory' });
+    await theirs.waitFor({ timeout: 2000 });
+    expect(await mine.locator('button:has-text("Delete")').isVisible()).to.equal(true);
+    expect(await theirs.locator('button:has-text("Delete")').isVisible()).to.equal(false);
+    expect(await theirs.locator('summary').isVisible()).to.equal(false);
   });
 });

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import express from 'express';
 import { acceptsTurboStream, turboStreams, type Broker } from 'turbo-express';
-import { Message, Room } from './models';
+import { authorKey, Message, Room } from './models';
 import { currentUser, signIn, signOut } from './session';
 
 export interface ChatOptions {
@@ -61,7 +61,7 @@ export function createChatApp({ secret, broker }: ChatOptions) {
     const room = await Room.findByPk(req.params.id);
     if (room === null) return res.status(404).send('No such room');
     const messages = await Message.findAll({ where: { roomId: room.id }, order: [['id', 'ASC']] });
-    res.render('rooms/show', { room, messages });
+    res.render('rooms/show', { room, messages, ownKey: authorKey(res.locals.user) });
   });
 
   app.post('/rooms/:id/messages', async (req, res) => {

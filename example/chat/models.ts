@@ -33,6 +33,21 @@ export class Message extends Model<InferAttributes<Message>, InferCreationAttrib
   declare roomId: ForeignKey<Room['id']>;
   declare readonly stream: NonAttribute<MessageStream>;
   declare getRoom: NonAttribute<() => Promise<Room>>;
+
+  /** The author as the page's own-messages rule names them; see `authorKey()`. */
+  get authorKey(): NonAttribute<string> {
+    return authorKey(this.author);
+  }
+}
+
+/**
+ * A user name as hex, safe inside an HTML attribute and a CSS selector alike. A message is
+ * rendered once for every page, so it cannot show its Edit and Delete buttons to its author
+ * only; it carries `data-author` instead, and each room page shows them by a style rule for its
+ * own user.
+ */
+export function authorKey(name: string): string {
+  return Buffer.from(name).toString('hex');
 }
 
 Room.init(
