@@ -1,8 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Request } from 'express';
 import { DEFAULT_HISTORY, type Broker, type HistoryOptions } from './broker/broker';
 import type { ErrorHandler } from './broadcaster';
+import { keptDevelopmentSecret } from './development-secret';
 import { ErrorCodes, TurboExpressError } from './errors';
 
 /** Options of `turboStreams()`. `null` turns a feature off; `undefined` takes its default. */
@@ -125,7 +127,7 @@ export const DEFAULTS = Object.freeze({
   hookTimeout: 5_000,
 });
 
-/** The secret used when none is given outside production, made once per process. */
+/** The secret used when none is given outside production, found or made once per process. */
 let developmentSecret: string | undefined;
 
 /** Applies defaults and checks every option, throwing a TurboExpressError naming the bad one. */
@@ -167,16 +169,28 @@ function resolveSecret(secret: unknown): string {
         'for example from process.env.TURBO_SECRET',
     );
   }
-  if (developmentSecret === undefined) {
-    developmentSecret = require('node:crypto').randomBytes(32).toString('hex') as string;
+  if (developmentSecret === undefined) developmentSecret = makeDevelopmentSecret();
+  return developmentSecret;
+}
+
+/** A secret kept beside the app (see `keptDevelopmentSecret`), or one for this process only. */
+function makeDevelopmentSecret(): string {
+  const kept = keptDevelopmentSecret(process.cwd());
+  if (kept !== null) {
     console.warn(
       'turbo-express: no "secret" given to turboStreams(); stream names are signed with a ' +
-        'random secret that lasts as long as this process, so pages left open across a restart ' +
-        'get 403 and stop updating until reloaded. Set one before running more than one ' +
-        'process or in production.',
+        `development secret kept in ${kept.file}. Set one in production, and the same one in ` +
+        'every process of the app.',
     );
+    return kept.secret;
   }
-  return developmentSecret;
+  console.warn(
+    'turbo-express: no "secret" given to turboStreams(); stream names are signed with a ' +
+      'random secret that lasts as long as this process, so pages left open across a restart ' +
+      'get 403 and stop updating until reloaded. Set one before running more than one ' +
+      'process or in production.',
+  );
+  return randomBytes(32).toString('hex');
 }
 
 function resolvePath(value: unknown): string {
