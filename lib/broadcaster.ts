@@ -38,7 +38,7 @@ export interface ContentOptions {
 /** Receives every broadcast that failed: a partial that threw, a broker that refused. */
 export type ErrorHandler = (error: TurboExpressError) => void;
 
-/** Logs a failed broadcast with its stream and partial; the default `onError`. */
+/** Logs what `onError` hears, a failed broadcast with its stream and partial; the default. */
 export const logBroadcastError: ErrorHandler = function logBroadcastError(error) {
   const where = [
     error.stream && `stream ${error.stream}`,
@@ -46,7 +46,10 @@ export const logBroadcastError: ErrorHandler = function logBroadcastError(error)
   ]
     .filter(Boolean)
     .join(', ');
-  console.error(`turbo-express: broadcast failed${where ? ` (${where})` : ''}: ${error.message}`);
+  // Only a failure of one broadcast names a stream; the others (the broker, discovery, a slow
+  // hook) are named by their code.
+  const what = where ? `broadcast failed (${where})` : error.code;
+  console.error(`turbo-express: ${what}: ${error.message}`);
 };
 
 /**

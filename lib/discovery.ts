@@ -17,15 +17,24 @@ const SKIPPED_FOLDERS = new Set(['node_modules', 'dist', 'build', 'coverage', 't
  * Folders named node_modules, dist, build, coverage, test and tests, and hidden ones, are
  * skipped. `.ts` files are loaded only when a TypeScript loader (tsx, ts-node) is active.
  *
- * Files of a CommonJS package are loaded with `require()` before this returns, so a failure
- * throws at once; files of an ES module package (`"type": "module"`, `.mjs`, `.mts`) with
- * `import()`, so that they share the app's module instances. Resolves to the classes registered.
+ * Files of a CommonJS package are loaded with `require()` and their classes registered before
+ * this returns, so a file that fails to load, or a class that `registerStream()` refuses, throws
+ * at once; files of an ES module package (`"type": "module"`, `.mjs`, `.mts`) with `import()`,
+ * so that they share the app's module instances, and then reject. Resolves to the classes
+ * registered.
  */
 export function discoverStreams(folder: string): Promise<StreamClass[]> {
   const files = findStreamFiles(path.resolve(folder));
   if (files.length === 0) debug('no streams file under %s', path.resolve(folder));
-  const loaded = files.map((file) => (isEsm(file) ? importFile(file) : requireFile(file)));
-  return Promise.all(loaded).then((modules) => modules.flatMap(registerExports));
+  // CommonJS files are loaded and registered first, so that one that fails throws before any
+  // import() starts and no import's failure is left unobserved.
+  const required = files
+    .filter((file) => !isEsm(file))
+    .flatMap((file) => registerExports(requireFile(file)));
+  const imported = files
+    .filter(isEsm)
+    .map((file) => importFile(file).then((loaded) => registerExports(loaded)));
+  return Promise.all(imported).then((lists) => [...required, ...lists.flat()]);
 }
 
 function requireFile(file: string): LoadedFile {
@@ -49,6 +58,7 @@ interface LoadedFile {
   exports: Record<string, unknown>;
 }
 
+/** Registers a file's stream classes; a class refused makes the file's error, naming it. */
 function registerExports({ file, exports }: LoadedFile): StreamClass[] {
   const found: StreamClass[] = [];
   for (const value of Object.values(exports ?? {})) {
@@ -57,7 +67,16 @@ function registerExports({ file, exports }: LoadedFile): StreamClass[] {
       value.prototype instanceof Stream &&
       !isAbstractBase(value)
     ) {
-      registerStream(value as unknown as StreamClass);
+      try {
+        registerStream(value as unknown as StreamClass);
+      } catch (error) {
+        throw new TurboExpressError(
+          ErrorCodes.DISCOVERY_FAILED,
+          `Could not register the stream classes of ${file}: ${messageOf(error)}`,
+          {},
+          error,
+        );
+      }
       found.push(value as unknown as StreamClass);
     }
   }

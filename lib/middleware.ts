@@ -100,7 +100,7 @@ export interface TurboStreamsStats {
  */
 export function turboStreams(options: TurboStreamsOptions = {}): TurboStreamsMiddleware {
   const resolved = resolveOptions(options);
-  // CommonJS streams files load (or throw) here; ES module ones are awaited through `ready`.
+  // CommonJS streams files load and register (or throw) here; ES module ones through `ready`.
   const discovered = Promise.all(resolved.discover.map((folder) => discoverStreams(folder)));
 
   const broker = resolved.broker ?? new MemoryBroker(resolved.history);

@@ -64,8 +64,10 @@ export class ModelStream<M extends Model = Model> extends Stream {
     if (key === null || key === undefined || key === '') {
       throw new TurboExpressError(
         ErrorCodes.NO_PRIMARY_KEY,
-        `Cannot use the stream of a ${model.name} that has no primary key ` +
-          `"${model.primaryKeyAttribute}": save the row first`,
+        attribute === undefined
+          ? `Cannot use the stream of a ${model.name}: the model has no primary key`
+          : `Cannot use the stream of a ${model.name} that has no primary key ` +
+              `"${attribute}": save the row first`,
         { stream: streamClass.baseName },
       );
     }

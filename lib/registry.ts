@@ -76,7 +76,9 @@ function checkPrimaryKey(className: string, model: ModelStatic<Model>): void {
   const refuse = (why: string) => {
     throw new TurboExpressError(ErrorCodes.INVALID_STREAM_CLASS, `${className}: ${why}`);
   };
-  if (model.sequelize === undefined) {
+  // Own, not inherited: a subclass of an initialised model is a model of its own only once
+  // its own init() has run, and that init() would drop the hooks.
+  if (!Object.prototype.hasOwnProperty.call(model, 'sequelize')) {
     refuse(`${model.name} is not initialised: call ${model.name}.init() before registerStream()`);
   }
   const keys = model.primaryKeyAttributes ?? [];

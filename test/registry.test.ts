@@ -14,6 +14,7 @@ import {
   Stream,
   streamFor,
   TurboExpressError,
+  turboStreams,
 } from '../lib';
 
 class Note extends Model {
@@ -131,6 +132,18 @@ describe('registerStream', () => {
       .with.property('code', ErrorCodes.INVALID_STREAM_CLASS);
   });
 
+  it('refuses a subclass of an initialised model that is not initialised itself', () => {
+    class Base extends Model {}
+    Base.init({ text: DataTypes.STRING }, { sequelize, modelName: 'Base' });
+    class Child extends Base {}
+    class ChildStream extends ModelStream<Child> {
+      static override model = Child;
+    }
+    expect(() => registerStream(ChildStream))
+      .to.throw('ChildStream: Child is not initialised: call Child.init() before registerStream()')
+      .with.property('code', ErrorCodes.INVALID_STREAM_CLASS);
+  });
+
   it('names no stream after a whole row when the primary key went away after registering', () => {
     class Entry extends Model {}
     Entry.init({ text: DataTypes.STRING }, { sequelize, modelName: 'Entry' });
@@ -141,7 +154,7 @@ describe('registerStream', () => {
     Entry.removeAttribute('id');
     const stream = streamFor(Entry.build({ text: 'x' }))!;
     expect(() => stream.name)
-      .to.throw(TurboExpressError)
+      .to.throw(TurboExpressError, 'Cannot use the stream of a Entry: the model has no primary key')
       .with.property('code', ErrorCodes.NO_PRIMARY_KEY);
   });
 
@@ -229,10 +242,61 @@ describe('discoverStreams', () => {
     expect(found[0]).to.equal(module.DiscoveredEsmStream);
   });
 
+  it('throws at once, naming the file, for a class registerStream() refuses in a CommonJS file', () => {
+    expect(() => discoverStreams(path.join(fixtures, 'refused')))
+      .to.throw(
+        /^Could not register the stream classes of .*refused.streams\.ts: RefusedLineStream: RefusedLine has a composite primary key \(orderId, productId\)/,
+      )
+      .with.property('code', ErrorCodes.DISCOVERY_FAILED);
+  });
+
+  it('rejects, naming the file, for a class registerStream() refuses in an ES module file', async () => {
+    const error = await discoverStreams(path.join(fixtures, 'refused-esm')).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(error).to.be.instanceOf(TurboExpressError);
+    expect((error as TurboExpressError).code).to.equal(ErrorCodes.DISCOVERY_FAILED);
+    expect((error as Error).message).to.match(
+      /^Could not register the stream classes of .*refused-esm.streams\.js: MisnamedStream's stream name "has:colon"/,
+    );
+  });
+
   it('names the file that failed to load', () => {
     expect(() => discoverStreams(path.join(fixtures, 'broken')))
       .to.throw(/Could not load the streams file .*broken.streams\.ts: this streams file is broken/)
       .with.property('code', ErrorCodes.DISCOVERY_FAILED);
+  });
+});
+
+describe('turboStreams() with a streams file it cannot register', () => {
+  const fixtures = path.join(__dirname, 'fixtures', 'discovery');
+
+  it('throws at once for a CommonJS file', () => {
+    expect(() => turboStreams({ secret: 's', discover: path.join(fixtures, 'refused') }))
+      .to.throw(/^Could not register the stream classes of .*refused.streams\.ts/)
+      .with.property('code', ErrorCodes.DISCOVERY_FAILED);
+  });
+
+  it('rejects ready for an ES module file, and the default onError logs it by its code', async () => {
+    const logged: string[] = [];
+    const original = console.error;
+    console.error = (line: string) => logged.push(line);
+    try {
+      const turbo = turboStreams({ secret: 's', discover: path.join(fixtures, 'refused-esm') });
+      const error = await turbo.ready.then(
+        () => null,
+        (e: unknown) => e,
+      );
+      await turbo.close();
+      expect((error as TurboExpressError).code).to.equal(ErrorCodes.DISCOVERY_FAILED);
+    } finally {
+      console.error = original;
+    }
+    expect(logged).to.have.length(1);
+    expect(logged[0]).to.match(
+      /^turbo-express: TURBO_DISCOVERY_FAILED: Could not register the stream classes of .*refused-esm.streams\.js: MisnamedStream's stream name/,
+    );
   });
 });
 
