@@ -9,6 +9,9 @@ const debug = createDebug('turbo-express:secret');
 const FILE_NAME = 'development-secret';
 const SECRET = /^[0-9a-f]{64}$/;
 
+/** The kept secret and its file, or why none could be kept. */
+export type KeptSecret = { secret: string; file: string } | { secret: null; reason: string };
+
 /**
  * The secret that signs stream names when the app gives none outside production, kept in
  * `node_modules/.cache/turbo-express/` of the nearest folder from `start` up that has a
@@ -17,19 +20,21 @@ const SECRET = /^[0-9a-f]{64}$/;
  * catch up instead of getting 403 and going quiet. The file is readable by its owner only;
  * processes started from the same folder share it.
  *
- * `null` when no such folder exists or the file can be neither read nor made (a read-only
- * install): the caller then signs with a secret of its own for the life of the process.
+ * A reason instead when there is no such folder, the file can be neither read nor made (a
+ * read-only install), or it holds something other than a secret, which is left for the developer
+ * to delete rather than replaced: processes starting at the same moment could each replace it.
+ * The caller then signs with a secret of its own for the life of the process.
  */
-export function keptDevelopmentSecret(start: string): { secret: string; file: string } | null {
+export function keptDevelopmentSecret(start: string): KeptSecret {
   const folder = cacheFolder(start);
-  if (folder === null) return null;
+  if (folder === null) return { secret: null, reason: `no node_modules in ${start} or above it` };
   const file = path.join(folder, FILE_NAME);
   try {
     const secret = readSecret(file) ?? makeSecret(folder, file);
-    return secret === null ? null : { secret, file };
+    return { secret, file };
   } catch (error) {
     debug('no development secret kept in %s: %s', folder, messageOf(error));
-    return null;
+    return { secret: null, reason: messageOf(error) };
   }
 }
 
@@ -42,7 +47,7 @@ function cacheFolder(start: string): string | null {
   }
 }
 
-/** The kept secret; `null` when there is none yet, or what is there is not one (then replaced). */
+/** The kept secret, `null` when there is none yet; throws when the file holds something else. */
 function readSecret(file: string): string | null {
   let text: string;
   try {
@@ -51,29 +56,43 @@ function readSecret(file: string): string | null {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw error;
   }
-  if (SECRET.test(text)) return text;
-  debug('%s does not hold a secret: making a new one', file);
-  fs.rmSync(file, { force: true });
-  return null;
+  if (!SECRET.test(text)) throw new Error(`${file} does not hold a secret: delete it`);
+  keepPrivate(file);
+  return text;
+}
+
+/** Takes away the access of group and others, where the file gives any and it can be changed. */
+function keepPrivate(file: string): void {
+  try {
+    if ((fs.statSync(file).mode & 0o077) !== 0) fs.chmodSync(file, 0o600);
+  } catch (error) {
+    debug('could not make %s private: %s', file, messageOf(error));
+  }
 }
 
 /**
- * Makes the file whole or not at all: written under a name of its own, then linked into place,
- * so that a process starting at the same moment never reads it half written. If another process
- * made it first, its secret is the one read.
+ * Makes the file whole or not at all: written and synced under a name of its own, then linked
+ * into place, so that a process starting at the same moment, or after a crash, never reads it
+ * half written. If another process made it first, its secret is the one read.
  */
-function makeSecret(folder: string, file: string): string | null {
+function makeSecret(folder: string, file: string): string {
   fs.mkdirSync(folder, { recursive: true, mode: 0o700 });
   const secret = randomBytes(32).toString('hex');
   const draft = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
-  fs.writeFileSync(draft, `${secret}\n`, { mode: 0o600 });
   try {
+    const descriptor = fs.openSync(draft, 'wx', 0o600);
+    try {
+      fs.writeFileSync(descriptor, `${secret}\n`);
+      fs.fsyncSync(descriptor);
+    } finally {
+      fs.closeSync(descriptor);
+    }
     fs.linkSync(draft, file);
     debug('made a development secret in %s', file);
     return secret;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    return readSecret(file);
+    return readSecret(file)!;
   } finally {
     fs.rmSync(draft, { force: true });
   }

@@ -4,8 +4,8 @@ import path from 'node:path';
 import type { Request } from 'express';
 import { DEFAULT_HISTORY, type Broker, type HistoryOptions } from './broker/broker';
 import type { ErrorHandler } from './broadcaster';
-import { keptDevelopmentSecret } from './development-secret';
-import { ErrorCodes, TurboExpressError } from './errors';
+import { keptDevelopmentSecret, type KeptSecret } from './development-secret';
+import { ErrorCodes, messageOf, TurboExpressError } from './errors';
 
 /** Options of `turboStreams()`. `null` turns a feature off; `undefined` takes its default. */
 export interface TurboStreamsOptions {
@@ -175,8 +175,14 @@ function resolveSecret(secret: unknown): string {
 
 /** A secret kept beside the app (see `keptDevelopmentSecret`), or one for this process only. */
 function makeDevelopmentSecret(): string {
-  const kept = keptDevelopmentSecret(process.cwd());
-  if (kept !== null) {
+  let kept: KeptSecret;
+  try {
+    kept = keptDevelopmentSecret(process.cwd());
+  } catch (error) {
+    // process.cwd() throws when the working folder was deleted.
+    kept = { secret: null, reason: messageOf(error) };
+  }
+  if (kept.secret !== null) {
     console.warn(
       'turbo-express: no "secret" given to turboStreams(); stream names are signed with a ' +
         `development secret kept in ${kept.file}. Set one in production, and the same one in ` +
@@ -185,10 +191,10 @@ function makeDevelopmentSecret(): string {
     return kept.secret;
   }
   console.warn(
-    'turbo-express: no "secret" given to turboStreams(); stream names are signed with a ' +
-      'random secret that lasts as long as this process, so pages left open across a restart ' +
-      'get 403 and stop updating until reloaded. Set one before running more than one ' +
-      'process or in production.',
+    'turbo-express: no "secret" given to turboStreams(), and no development secret could be ' +
+      `kept (${kept.reason}); stream names are signed with a random secret that lasts as long ` +
+      'as this process, so pages left open across a restart get 403 and stop updating until ' +
+      'reloaded. Set one before running more than one process or in production.',
   );
   return randomBytes(32).toString('hex');
 }
