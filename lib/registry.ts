@@ -78,8 +78,14 @@ function checkPrimaryKey(className: string, model: ModelStatic<Model>): void {
   };
   // Own, not inherited: a subclass of an initialised model is a model of its own only once
   // its own init() has run, and that init() would drop the hooks.
-  if (!Object.prototype.hasOwnProperty.call(model, 'sequelize')) {
-    refuse(`${model.name} is not initialised: call ${model.name}.init() before registerStream()`);
+  if (!isInitialised(model)) {
+    refuse(
+      model.sequelize === undefined
+        ? `${model.name} is not initialised: call ${model.name}.init() before registerStream()`
+        : `${model.name} is a scope or subclass of an initialised model, not a model of its ` +
+            `own: give ${className} the model itself (its scopes' rows reach it too), or call ` +
+            `${model.name}.init() first`,
+    );
   }
   const keys = model.primaryKeyAttributes ?? [];
   if (keys.length === 0) {
@@ -129,15 +135,30 @@ function validBaseName(streamClass: StreamClass): string {
 
 /** The ModelStream of a row, or `null` when its model has none registered. */
 export function streamFor<M extends Model>(instance: M): ModelStream<M> | null {
-  const streamClass = byModel.get(instance.constructor as ModelStatic<Model>);
+  const streamClass = streamClassFor(instance.constructor as ModelStatic<Model>);
   return streamClass === undefined
     ? null
     : (new streamClass(instance) as unknown as ModelStream<M>);
 }
 
-/** The ModelStream class registered for `model`, if any. */
+/**
+ * The ModelStream class registered for `model`, if any. `Model.scope()`, `unscoped()` and
+ * `schema()` give subclasses that are the same model, and their rows are its rows: they are looked
+ * up through their ancestors, up to the first class that is a model of its own (one whose own
+ * `init()` ran, and which has its own table).
+ */
 export function streamClassFor(model: ModelStatic<Model>): ModelStreamClass | undefined {
-  return byModel.get(model);
+  for (let current: unknown = model; typeof current === 'function';) {
+    const streamClass = byModel.get(current as ModelStatic<Model>);
+    if (streamClass !== undefined || isInitialised(current)) return streamClass;
+    current = Object.getPrototypeOf(current);
+  }
+  return undefined;
+}
+
+/** Whether `init()` ran on this very class, rather than on one it extends. */
+function isInitialised(model: object): boolean {
+  return Object.prototype.hasOwnProperty.call(model, 'sequelize');
 }
 
 /** Builds the stream a full stream name stands for, or `null` when nothing stands behind it. */

@@ -83,6 +83,24 @@ for (const dialect of dialects) {
       expect(hookCalls).to.deep.equal([]);
     });
 
+    it('sends the messages of writes made through a scope or unscoped(), as the model does', async () => {
+      const [note] = await seed('a');
+      await watchBoard();
+      const created = await Note.unscoped().create({ slug: 'b', body: 'unscoped' });
+      const found = (await Note.scope({ where: { slug: 'a' } }).findOne())!;
+      await found.update({ body: 'scoped' });
+      await Note.scope({ where: { slug: 'b' } }).destroy({ where: {} });
+      await expectFrames([
+        savedFrame(created.id, true, 'unscoped'),
+        savedFrame(note.id, false, 'scoped'),
+        deletedFrame(created.id),
+      ]);
+      expect([created.stream.name, found.stream.name]).to.deep.equal([
+        `Note:${created.id}`,
+        `Note:${note.id}`,
+      ]);
+    });
+
     it('sends one created message for Model.create()', async () => {
       await watchBoard();
       const note = await Note.create({ slug: 'a', body: 'new' });
