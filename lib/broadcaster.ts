@@ -35,10 +35,13 @@ export interface ContentOptions {
   html?: string;
 }
 
-/** Receives every broadcast that failed: a partial that threw, a broker that refused. */
+/**
+ * Receives every broadcast that failed (a partial that threw, a broker that refused) and what
+ * fails outside one: an `onSave` that threw or ran long, the broker, discovery.
+ */
 export type ErrorHandler = (error: TurboExpressError) => void;
 
-/** Logs what `onError` hears, a failed broadcast with its stream and partial; the default. */
+/** Logs what `onError` hears with its code, stream and partial; the default `onError`. */
 export const logBroadcastError: ErrorHandler = function logBroadcastError(error) {
   const where = [
     error.stream && `stream ${error.stream}`,
@@ -46,10 +49,7 @@ export const logBroadcastError: ErrorHandler = function logBroadcastError(error)
   ]
     .filter(Boolean)
     .join(', ');
-  // Only a failure of one broadcast names a stream; the others (the broker, discovery, a slow
-  // hook) are named by their code.
-  const what = where ? `broadcast failed (${where})` : error.code;
-  console.error(`turbo-express: ${what}: ${error.message}`);
+  console.error(`turbo-express: ${error.code}${where ? ` (${where})` : ''}: ${error.message}`);
 };
 
 /**

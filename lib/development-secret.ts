@@ -47,27 +47,32 @@ function cacheFolder(start: string): string | null {
   }
 }
 
-/** The kept secret, `null` when there is none yet; throws when the file holds something else. */
+/**
+ * The kept secret, `null` when there is none yet. Throws when the file is not one this module
+ * would have made: a link (to anywhere), something other than a secret, or readable by others
+ * and not this process's to make private again.
+ */
 function readSecret(file: string): string | null {
-  let text: string;
+  let stats: fs.Stats;
   try {
-    text = fs.readFileSync(file, 'utf8').trim();
+    stats = fs.lstatSync(file);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw error;
   }
+  if (!stats.isFile()) throw new Error(`${file} is not a plain file: delete it`);
+  const text = fs.readFileSync(file, 'utf8').trim();
   if (!SECRET.test(text)) throw new Error(`${file} does not hold a secret: delete it`);
-  keepPrivate(file);
-  return text;
-}
-
-/** Takes away the access of group and others, where the file gives any and it can be changed. */
-function keepPrivate(file: string): void {
-  try {
-    if ((fs.statSync(file).mode & 0o077) !== 0) fs.chmodSync(file, 0o600);
-  } catch (error) {
-    debug('could not make %s private: %s', file, messageOf(error));
+  if ((stats.mode & 0o077) !== 0) {
+    try {
+      fs.chmodSync(file, 0o600);
+    } catch (error) {
+      throw new Error(
+        `${file} is readable by others and cannot be made private: ${messageOf(error)}`,
+      );
+    }
   }
+  return text;
 }
 
 /**
@@ -92,7 +97,10 @@ function makeSecret(folder: string, file: string): string {
     return secret;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    return readSecret(file)!;
+    // Made by another process meanwhile, unless it went away again just as fast.
+    const made = readSecret(file);
+    if (made === null) throw new Error(`${file} came and went while this process made it`);
+    return made;
   } finally {
     fs.rmSync(draft, { force: true });
   }

@@ -24,17 +24,28 @@ const SKIPPED_FOLDERS = new Set(['node_modules', 'dist', 'build', 'coverage', 't
  * registered.
  */
 export function discoverStreams(folder: string): Promise<StreamClass[]> {
-  const files = findStreamFiles(path.resolve(folder));
-  if (files.length === 0) debug('no streams file under %s', path.resolve(folder));
-  // CommonJS files are loaded and registered first, so that one that fails throws before any
-  // import() starts and no import's failure is left unobserved.
+  return discoverStreamsIn([folder]);
+}
+
+/**
+ * `discoverStreams()` over several folders at once. The CommonJS files of every folder are loaded
+ * and registered first, so that one that fails throws before any import() starts and no import's
+ * failure is left unobserved.
+ */
+export function discoverStreamsIn(folders: readonly string[]): Promise<StreamClass[]> {
+  const files = folders.flatMap((folder) => {
+    const found = findStreamFiles(path.resolve(folder));
+    if (found.length === 0) debug('no streams file under %s', path.resolve(folder));
+    return found;
+  });
   const required = files
     .filter((file) => !isEsm(file))
     .flatMap((file) => registerExports(requireFile(file)));
   const imported = files
     .filter(isEsm)
     .map((file) => importFile(file).then((loaded) => registerExports(loaded)));
-  return Promise.all(imported).then((lists) => [...required, ...lists.flat()]);
+  // A class exported under several names is registered once and listed once.
+  return Promise.all(imported).then((lists) => [...new Set([...required, ...lists.flat()])]);
 }
 
 function requireFile(file: string): LoadedFile {

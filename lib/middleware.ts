@@ -10,7 +10,7 @@ import type { Broker } from './broker/broker';
 import { MemoryBroker } from './broker/memory';
 import { configureHookQueue } from './commit-queue';
 import { runInContext } from './context';
-import { discoverStreams } from './discovery';
+import { discoverStreamsIn } from './discovery';
 import { ErrorCodes, TurboExpressError } from './errors';
 import { Hub } from './hub';
 import { flushRefreshes } from './refresh-debounce';
@@ -101,7 +101,7 @@ export interface TurboStreamsStats {
 export function turboStreams(options: TurboStreamsOptions = {}): TurboStreamsMiddleware {
   const resolved = resolveOptions(options);
   // CommonJS streams files load and register (or throw) here; ES module ones through `ready`.
-  const discovered = Promise.all(resolved.discover.map((folder) => discoverStreams(folder)));
+  const discovered = discoverStreamsIn(resolved.discover);
 
   const broker = resolved.broker ?? new MemoryBroker(resolved.history);
   const renderer = new Renderer(resolved.views ?? 'views');

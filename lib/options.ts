@@ -11,8 +11,9 @@ import { ErrorCodes, messageOf, TurboExpressError } from './errors';
 export interface TurboStreamsOptions {
   /**
    * The secret stream names are signed with (HMAC-SHA256). Required when NODE_ENV is production;
-   * elsewhere a random one is made for this process and a warning is printed. Every process of an
-   * app must use the same secret.
+   * elsewhere one is made and kept in node_modules/.cache/turbo-express (or, where it cannot be,
+   * made for this process), and a warning is printed. Every process of an app must use the same
+   * secret.
    */
   secret?: string | undefined;
   /** Where the SSE endpoints are mounted. Defaults to `'/turbo-streams'`. */
@@ -33,7 +34,11 @@ export interface TurboStreamsOptions {
   history?: HistoryOptions | undefined;
   /** Resolves the user of a request, sync or async. Defaults to `req.user`. */
   currentUser?: ((req: Request) => unknown) | undefined;
-  /** Receives every failed broadcast. Defaults to logging it with its stream and partial. */
+  /**
+   * Receives every failed broadcast, and what fails outside one (the broker, an `onSave` that
+   * throws or runs past `hookTimeout`, a streams file discovery cannot register). Defaults to
+   * logging each with its code, stream and partial.
+   */
   onError?: ErrorHandler | undefined;
   /**
    * Milliseconds between heartbeats on open streams: an SSE comment line (`:`), which clients

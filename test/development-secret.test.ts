@@ -50,6 +50,22 @@ describe('the development secret', () => {
     expect(fs.readFileSync(fileIn(app), 'utf8')).to.equal('');
   });
 
+  it('leaves a link in place of the file alone, and its target untouched', () => {
+    const target = path.join(app, 'elsewhere');
+    fs.writeFileSync(target, `${'a'.repeat(64)}\n`, { mode: 0o644 });
+    fs.chmodSync(target, 0o644);
+    fs.mkdirSync(path.dirname(fileIn(app)), { recursive: true });
+    fs.symlinkSync(target, fileIn(app));
+    expect(keptDevelopmentSecret(app)).to.deep.equal({
+      secret: null,
+      reason: `${fileIn(app)} is not a plain file: delete it`,
+    });
+    fs.rmSync(fileIn(app));
+    fs.symlinkSync(path.join(app, 'missing'), fileIn(app));
+    expect(keptDevelopmentSecret(app)).to.have.property('reason').that.includes('not a plain file');
+    expect(fs.statSync(target).mode & 0o777).to.equal(0o644);
+  });
+
   it('takes away the access of others to a kept file that gives them some', () => {
     const made = keptIn(app);
     fs.chmodSync(made.file, 0o644);

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import type { Sequelize } from 'sequelize';
-import { ErrorCodes, ModelStream, registerStream, type TurboExpressError } from '../lib';
+import { ErrorCodes, ModelStream, registerStream, TurboExpressError } from '../lib';
+import { logBroadcastError } from '../lib/broadcaster';
 import { startServer, type TestServer } from './support/chat-app';
 import { BoardStream, Note, NoteStream, setupNotes, sqliteMemory } from './support/notes-app';
 import { settle, SseClient } from './support/sse-client';
@@ -89,5 +90,30 @@ describe('a failing broadcast never fails the write', () => {
       [ErrorCodes.RENDER_FAILED, 'Board', 'append'],
     ]);
     expect(errors[0].message).to.equal('onSave broke');
+  });
+});
+
+describe('the default onError', () => {
+  it('logs each error with its code, and the stream and partial it concerns', () => {
+    const logged: string[] = [];
+    const original = console.error;
+    console.error = (line: string) => logged.push(line);
+    try {
+      logBroadcastError(
+        new TurboExpressError(ErrorCodes.RENDER_FAILED, 'boom', {
+          stream: 'Room:1',
+          template: 'chat/message',
+        }),
+      );
+      logBroadcastError(new TurboExpressError(ErrorCodes.HOOK_FAILED, 'oops', { stream: 'A:1' }));
+      logBroadcastError(new TurboExpressError(ErrorCodes.BROKER_FAILED, 'gone'));
+    } finally {
+      console.error = original;
+    }
+    expect(logged).to.deep.equal([
+      'turbo-express: TURBO_RENDER_FAILED (stream Room:1, partial chat/message): boom',
+      'turbo-express: TURBO_HOOK_FAILED (stream A:1): oops',
+      'turbo-express: TURBO_BROKER_FAILED: gone',
+    ]);
   });
 });

@@ -140,7 +140,11 @@ describe('registerStream', () => {
       static override model = Child;
     }
     expect(() => registerStream(ChildStream))
-      .to.throw('ChildStream: Child is not initialised: call Child.init() before registerStream()')
+      .to.throw(
+        'ChildStream: Child is a scope or subclass of an initialised model, not a model of its ' +
+          "own: give ChildStream the model itself (its scopes' rows reach it too), or call " +
+          'Child.init() first',
+      )
       .with.property('code', ErrorCodes.INVALID_STREAM_CLASS);
   });
 
@@ -276,6 +280,20 @@ describe('turboStreams() with a streams file it cannot register', () => {
     expect(() => turboStreams({ secret: 's', discover: path.join(fixtures, 'refused') }))
       .to.throw(/^Could not register the stream classes of .*refused.streams\.ts/)
       .with.property('code', ErrorCodes.DISCOVERY_FAILED);
+  });
+
+  it('throws for a CommonJS file before an ES module file of another folder is imported', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const discover = [path.join(fixtures, 'refused-esm'), path.join(fixtures, 'refused')];
+      expect(() => turboStreams({ secret: 's', discover })).to.throw(/refused.streams\.ts/);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+    expect(unhandled).to.deep.equal([]);
   });
 
   it('rejects ready for an ES module file, and the default onError logs it by its code', async () => {
