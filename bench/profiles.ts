@@ -57,8 +57,9 @@ const QUICK: Profile = {
   defaultPayload: 1024,
   payloadRate: 10,
   payloadDurationMs: 1000,
-  burstCount: 50,
-  burstPerPost: 10,
+  // As in the full profile: a smaller burst is mostly the fixed latency of its first POST.
+  burstCount: 200,
+  burstPerPost: 20,
   drainMs: 2000,
   warmUpBroadcasts: 300,
   warmUpRate: 300,
