@@ -82,9 +82,11 @@ function checkPrimaryKey(className: string, model: ModelStatic<Model>): void {
     refuse(
       model.sequelize === undefined
         ? `${model.name} is not initialised: call ${model.name}.init() before registerStream()`
-        : `${model.name} is a scope or subclass of an initialised model, not a model of its ` +
-            `own: give ${className} the model itself (its scopes' rows reach it too), or call ` +
-            `${model.name}.init() first`,
+        : isScope(model)
+          ? `this ${model.name} is a scope of the model: give ${className} the model itself ` +
+            "(its scopes' rows reach it too)"
+          : `${model.name} is a subclass of an initialised model, not a model of its own: ` +
+            `give ${className} the model itself, or call ${model.name}.init() first`,
     );
   }
   const keys = model.primaryKeyAttributes ?? [];
@@ -142,23 +144,30 @@ export function streamFor<M extends Model>(instance: M): ModelStream<M> | null {
 }
 
 /**
- * The ModelStream class registered for `model`, if any. `Model.scope()`, `unscoped()` and
- * `schema()` give subclasses that are the same model, and their rows are its rows: they are looked
- * up through their ancestors, up to the first class that is a model of its own (one whose own
- * `init()` ran, and which has its own table).
+ * The ModelStream class registered for `model`, if any. `Model.scope()` and `unscoped()` give
+ * subclasses of the model whose rows are its rows, in its table: they are looked up through the
+ * class they scope. `Model.schema()` gives one whose rows live in another schema's table, where
+ * the same key names another row, so it has none: its row would take the stream of the default
+ * schema's row with that key.
  */
 export function streamClassFor(model: ModelStatic<Model>): ModelStreamClass | undefined {
-  for (let current: unknown = model; typeof current === 'function';) {
-    const streamClass = byModel.get(current as ModelStatic<Model>);
-    if (streamClass !== undefined || isInitialised(current)) return streamClass;
-    current = Object.getPrototypeOf(current);
-  }
-  return undefined;
+  let current: unknown = model;
+  while (isScope(current)) current = Object.getPrototypeOf(current);
+  return byModel.get(current as ModelStatic<Model>);
 }
 
 /** Whether `init()` ran on this very class, rather than on one it extends. */
 function isInitialised(model: object): boolean {
   return Object.prototype.hasOwnProperty.call(model, 'sequelize');
+}
+
+/** Whether a class is one `Model.scope()` or `unscoped()` made, which set its own `scoped`. */
+function isScope(model: unknown): boolean {
+  return (
+    typeof model === 'function' &&
+    Object.prototype.hasOwnProperty.call(model, 'scoped') &&
+    (model as { scoped?: unknown }).scoped === true
+  );
 }
 
 /** Builds the stream a full stream name stands for, or `null` when nothing stands behind it. */

@@ -141,11 +141,35 @@ describe('registerStream', () => {
     }
     expect(() => registerStream(ChildStream))
       .to.throw(
-        'ChildStream: Child is a scope or subclass of an initialised model, not a model of its ' +
-          "own: give ChildStream the model itself (its scopes' rows reach it too), or call " +
-          'Child.init() first',
+        'ChildStream: Child is a subclass of an initialised model, not a model of its own: ' +
+          'give ChildStream the model itself, or call Child.init() first',
       )
       .with.property('code', ErrorCodes.INVALID_STREAM_CLASS);
+  });
+
+  it('refuses a scope of a model, and gives the rows of its scopes, not its schemas, its streams', () => {
+    class NoteStream extends ModelStream<Note> {
+      static override model = Note;
+    }
+    class ScopeStream extends ModelStream<Note> {
+      static override model = Note.scope({ where: { text: 'x' } });
+    }
+    expect(() => registerStream(ScopeStream)).to.throw(
+      "ScopeStream: this Note is a scope of the model: give ScopeStream the model itself (its scopes' rows reach it too)",
+    );
+    registerStream(NoteStream);
+    const scoped = Note.scope({ where: { text: 'x' } }).build({ id: 4 });
+    expect(streamFor(scoped)?.name).to.equal('Note:4');
+    expect(streamFor(Note.unscoped().build({ id: 5 }))?.name).to.equal('Note:5');
+    // Row 4 of another schema's table is not row 4 of the model's.
+    expect(streamFor(Note.schema('tenant').build({ id: 4 }))).to.equal(null);
+    expect(
+      streamFor(
+        Note.schema('tenant')
+          .scope({ where: { text: 'x' } })
+          .build({ id: 4 }),
+      ),
+    ).to.equal(null);
   });
 
   it('names no stream after a whole row when the primary key went away after registering', () => {
