@@ -29,6 +29,7 @@ const FORCED_BULK_HOOKS = ['beforeBulkUpdate', 'beforeBulkDestroy', 'beforeBulkR
 /** Every hook turbo-express installs, removed first on install. */
 const HOOK_TYPES = [
   ...ROW_HOOKS.map(([type]) => type),
+  'beforeRestore',
   'afterUpsert',
   'afterBulkCreate',
   ...FORCED_BULK_HOOKS,
@@ -76,9 +77,16 @@ export function installModelHooks(model: ModelStatic<Model>): void {
 
   for (const [type, kind, created] of ROW_HOOKS) {
     model.addHook(type, HOOK_NAME, function rowWritten(instance: Model, options: HookOptions) {
+      if (type === 'afterRestore' && restoredLive.delete(instance)) return;
       schedule(instance, kind, created, options);
     });
   }
+  // Model.restore({ where }) runs its per-row hooks on every row the where matches, deleted or
+  // not, and restore() of a row that is not deleted runs them too: only a row that comes back
+  // is a created one.
+  model.addHook('beforeRestore', HOOK_NAME, function noteLiveRow(instance: Model) {
+    if (!isSoftDeleted(instance)) restoredLive.add(instance);
+  });
   model.addHook(
     'afterUpsert',
     HOOK_NAME,
@@ -152,6 +160,18 @@ function safeName(stream: ModelStream): string {
     return stream.name;
   } catch {
     return (stream.constructor as typeof ModelStream).baseName;
+  }
+}
+
+/** Rows a restore found not deleted, between their `beforeRestore` and `afterRestore`. */
+const restoredLive = new WeakSet<Model>();
+
+function isSoftDeleted(instance: Model): boolean {
+  try {
+    return instance.isSoftDeleted();
+  } catch {
+    // Not paranoid: Sequelize refuses to restore such a row anyway.
+    return false;
   }
 }
 

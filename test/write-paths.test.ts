@@ -101,6 +101,15 @@ for (const dialect of dialects) {
       ]);
     });
 
+    it('sends created messages for the rows Model.restore() brings back, and none for others', async () => {
+      const [gone, kept] = await seed('a', 'b');
+      await gone.destroy();
+      await watchBoard();
+      await Note.restore({ where: {} });
+      await kept.restore();
+      await expectFrames([savedFrame(gone.id, true, 'a')]);
+    });
+
     it('sends one created message for Model.create()', async () => {
       await watchBoard();
       const note = await Note.create({ slug: 'a', body: 'new' });
