@@ -64,12 +64,13 @@ function readSecret(file: string): string | null {
   const text = fs.readFileSync(file, 'utf8').trim();
   if (!SECRET.test(text)) throw new Error(`${file} does not hold a secret: delete it`);
   if ((stats.mode & 0o077) !== 0) {
+    // Its mode is that of its other names (hard links) too, which may not be this module's.
+    if (stats.nlink > 1)
+      throw new Error(`${file} is open to others and has other names: delete it`);
     try {
       fs.chmodSync(file, 0o600);
     } catch (error) {
-      throw new Error(
-        `${file} is readable by others and cannot be made private: ${messageOf(error)}`,
-      );
+      throw new Error(`${file} is open to others and cannot be made private: ${messageOf(error)}`);
     }
   }
   return text;

@@ -66,6 +66,19 @@ describe('the development secret', () => {
     expect(fs.statSync(target).mode & 0o777).to.equal(0o644);
   });
 
+  it('leaves alone a kept file open to others that has other names', () => {
+    const other = path.join(app, 'other-name');
+    fs.writeFileSync(other, `${'b'.repeat(64)}\n`);
+    fs.chmodSync(other, 0o644);
+    fs.mkdirSync(path.dirname(fileIn(app)), { recursive: true });
+    fs.linkSync(other, fileIn(app));
+    expect(keptDevelopmentSecret(app)).to.deep.equal({
+      secret: null,
+      reason: `${fileIn(app)} is open to others and has other names: delete it`,
+    });
+    expect(fs.statSync(other).mode & 0o777).to.equal(0o644);
+  });
+
   it('takes away the access of others to a kept file that gives them some', () => {
     const made = keptIn(app);
     fs.chmodSync(made.file, 0o644);
