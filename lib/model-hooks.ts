@@ -77,16 +77,26 @@ export function installModelHooks(model: ModelStatic<Model>): void {
 
   for (const [type, kind, created] of ROW_HOOKS) {
     model.addHook(type, HOOK_NAME, function rowWritten(instance: Model, options: HookOptions) {
-      if (type === 'afterRestore' && restoredLive.delete(instance)) return;
+      if (type === 'afterRestore' && liveInRestore.get(instance) === options) {
+        liveInRestore.delete(instance);
+        return;
+      }
       schedule(instance, kind, created, options);
     });
   }
-  // Model.restore({ where }) runs its per-row hooks on every row the where matches, deleted or
-  // not, and restore() of a row that is not deleted runs them too: only a row that comes back
-  // is a created one.
-  model.addHook('beforeRestore', HOOK_NAME, function noteLiveRow(instance: Model) {
-    if (!isSoftDeleted(instance)) restoredLive.add(instance);
-  });
+  // Model.restore({ where }) runs its per-row hooks on every row the where matches, as it loaded
+  // them before its UPDATE, deleted or not: a row loaded with a null deletedAt does not come back.
+  // Only such rows are skipped; one whose deletedAt was not loaded still broadcasts, as does
+  // instance.restore(), whose row in memory may be older than the database's.
+  model.addHook(
+    'beforeRestore',
+    HOOK_NAME,
+    function noteLiveRow(instance: Model, options: HookOptions) {
+      if (bulkRestores.has(options) && wasLoadedLive(instance))
+        liveInRestore.set(instance, options);
+      else liveInRestore.delete(instance);
+    },
+  );
   model.addHook(
     'afterUpsert',
     HOOK_NAME,
@@ -111,6 +121,7 @@ export function installModelHooks(model: ModelStatic<Model>): void {
   for (const type of FORCED_BULK_HOOKS) {
     model.addHook(type, HOOK_NAME, function forceRowHooks(options: { individualHooks?: boolean }) {
       options.individualHooks = true;
+      if (type === 'beforeBulkRestore') bulkRestores.add(options);
     });
   }
 }
@@ -163,16 +174,23 @@ function safeName(stream: ModelStream): string {
   }
 }
 
-/** Rows a restore found not deleted, between their `beforeRestore` and `afterRestore`. */
-const restoredLive = new WeakSet<Model>();
+/** The options of each `Model.restore({ where })` under way, as its per-row hooks get them. */
+const bulkRestores = new WeakSet<object>();
+/**
+ * Rows such a restore loaded that were not deleted, with the options of that restore: a restore
+ * that fails between the two hooks leaves an entry no later restore's options match.
+ */
+const liveInRestore = new WeakMap<Model, object>();
 
-function isSoftDeleted(instance: Model): boolean {
-  try {
-    return instance.isSoftDeleted();
-  } catch {
-    // Not paranoid: Sequelize refuses to restore such a row anyway.
-    return false;
-  }
+/** Whether the row was loaded with its deletedAt, and that is null: it was not deleted. */
+function wasLoadedLive(instance: Model): boolean {
+  const model = instance.constructor as ModelStatic<Model> & {
+    _timestampAttributes?: { deletedAt?: string };
+  };
+  const attribute = model._timestampAttributes?.deletedAt;
+  if (attribute === undefined) return false;
+  const values = (instance as unknown as { dataValues: Record<string, unknown> }).dataValues;
+  return Object.prototype.hasOwnProperty.call(values, attribute) && values[attribute] === null;
 }
 
 function hasPrimaryKey(instance: Model): boolean {

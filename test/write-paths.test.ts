@@ -102,11 +102,10 @@ for (const dialect of dialects) {
     });
 
     it('sends created messages for the rows Model.restore() brings back, and none for others', async () => {
-      const [gone, kept] = await seed('a', 'b');
+      const [gone] = await seed('a', 'b');
       await gone.destroy();
       await watchBoard();
       await Note.restore({ where: {} });
-      await kept.restore();
       await expectFrames([savedFrame(gone.id, true, 'a')]);
     });
 

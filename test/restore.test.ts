@@ -1,0 +1,89 @@
+import { expect } from 'chai';
+import { DataTypes, Model, Sequelize } from 'sequelize';
+import { broadcastsSettled, ModelStream, registerStream } from '../lib';
+
+/** What the stream's hooks saw, in order. */
+const calls: string[] = [];
+
+class Doc extends Model {
+  declare id: number;
+  declare body: string;
+}
+
+class DocStream extends ModelStream<Doc> {
+  static override model = Doc;
+
+  override async onSave(doc: Doc, created: boolean) {
+    calls.push(`save:${doc.id}:${created}`);
+  }
+
+  override async onDelete(doc: Doc) {
+    calls.push(`delete:${doc.id}`);
+  }
+}
+
+describe('restores of soft-deleted rows', () => {
+  let sequelize: Sequelize;
+
+  beforeEach(async () => {
+    sequelize = new Sequelize({ dialect: 'sqlite', storage: ':memory:', logging: false });
+    Doc.init(
+      { body: DataTypes.STRING },
+      {
+        sequelize,
+        modelName: 'Doc',
+        paranoid: true,
+        // A common way to keep timestamps out of what the app reads.
+        defaultScope: { attributes: { exclude: ['createdAt', 'updatedAt', 'deletedAt'] } },
+      },
+    );
+    registerStream(DocStream);
+    await sequelize.sync();
+    calls.length = 0;
+  });
+
+  afterEach(() => sequelize.close());
+
+  /** What the hooks saw for `write`, once every broadcast it queued has run. */
+  async function callsOf(write: () => Promise<unknown>): Promise<string[]> {
+    calls.length = 0;
+    await write();
+    await broadcastsSettled();
+    return [...calls];
+  }
+
+  it('sends created for a row that comes back even when its deletedAt was not loaded', async () => {
+    const doc = await Doc.create({ body: 'a' });
+    expect(await callsOf(() => doc.destroy())).to.deep.equal([`delete:${doc.id}`]);
+    expect(await callsOf(() => Doc.restore({ where: { id: doc.id } }))).to.deep.equal([
+      `save:${doc.id}:true`,
+    ]);
+  });
+
+  it('sends created only for the rows a restore with where brings back', async () => {
+    const [gone] = await Doc.unscoped().bulkCreate([{ body: 'a' }, { body: 'b' }]);
+    await gone.destroy();
+    expect(await callsOf(() => Doc.unscoped().restore({ where: {} }))).to.deep.equal([
+      `save:${gone.id}:true`,
+    ]);
+  });
+
+  it('sends created for a restore after one that failed on the same row', async () => {
+    const doc = (await Doc.unscoped().create({ body: 'a' })) as Doc;
+    Doc.addHook('beforeRestore', 'refuse-once', () => {
+      Doc.removeHook('beforeRestore', 'refuse-once');
+      throw new Error('refused');
+    });
+    const refused = await Doc.unscoped()
+      .restore({ where: { id: doc.id } })
+      .then(
+        () => null,
+        (error: Error) => error.message,
+      );
+    expect(refused).to.equal('refused');
+    await doc.destroy();
+    expect(await callsOf(() => Doc.unscoped().restore({ where: { id: doc.id } }))).to.deep.equal([
+      `save:${doc.id}:true`,
+    ]);
+  });
+});
