@@ -144,16 +144,23 @@ export function streamFor<M extends Model>(instance: M): ModelStream<M> | null {
 }
 
 /**
- * The ModelStream class registered for `model`, if any. `Model.scope()` and `unscoped()` give
- * subclasses of the model whose rows are its rows, in its table: they are looked up through the
- * class they scope. `Model.schema()` gives one whose rows live in another schema's table, where
- * the same key names another row, so it has none: its row would take the stream of the default
- * schema's row with that key.
+ * The ModelStream class registered for `model`, if any. `Model.scope()`, `unscoped()` and a
+ * subclass never initialised itself give classes whose rows are the model's rows, in its table:
+ * they are looked up through the class they extend. `Model.schema()` gives one whose rows live in
+ * another schema's table, where the same key names another row, so it has none: its row would
+ * take the stream of the default schema's row with that key.
  */
 export function streamClassFor(model: ModelStatic<Model>): ModelStreamClass | undefined {
   let current: unknown = model;
-  while (isScope(current)) current = Object.getPrototypeOf(current);
+  while (typeof current === 'function' && !isInitialised(current) && !isSchemaClone(current)) {
+    current = Object.getPrototypeOf(current);
+  }
   return byModel.get(current as ModelStatic<Model>);
+}
+
+/** Whether a class is one `Model.schema()` made, which set its own `_schema`. */
+function isSchemaClone(model: object): boolean {
+  return Object.prototype.hasOwnProperty.call(model, '_schema');
 }
 
 /** Whether `init()` ran on this very class, rather than on one it extends. */

@@ -147,7 +147,7 @@ describe('registerStream', () => {
       .with.property('code', ErrorCodes.INVALID_STREAM_CLASS);
   });
 
-  it('refuses a scope of a model, and gives the rows of its scopes, not its schemas, its streams', () => {
+  it('refuses a scope of a model, and gives the rows of its scopes and plain subclasses, not of its schemas, its streams', () => {
     class NoteStream extends ModelStream<Note> {
       static override model = Note;
     }
@@ -161,6 +161,8 @@ describe('registerStream', () => {
     const scoped = Note.scope({ where: { text: 'x' } }).build({ id: 4 });
     expect(streamFor(scoped)?.name).to.equal('Note:4');
     expect(streamFor(Note.unscoped().build({ id: 5 }))?.name).to.equal('Note:5');
+    class Special extends Note {}
+    expect(streamFor(Special.build({ id: 6 }))?.name).to.equal('Note:6');
     // Row 4 of another schema's table is not row 4 of the model's.
     expect(streamFor(Note.schema('tenant').build({ id: 4 }))).to.equal(null);
     expect(
