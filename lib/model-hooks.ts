@@ -92,8 +92,7 @@ export function installModelHooks(model: ModelStatic<Model>): void {
     'beforeRestore',
     HOOK_NAME,
     function noteLiveRow(instance: Model, options: HookOptions) {
-      if (bulkRestores.has(options) && wasLoadedLive(instance))
-        liveInRestore.set(instance, options);
+      if (isBulkRestore(options) && wasLoadedLive(instance)) liveInRestore.set(instance, options);
       else liveInRestore.delete(instance);
     },
   );
@@ -181,6 +180,15 @@ const bulkRestores = new WeakSet<object>();
  * that fails between the two hooks leaves an entry no later restore's options match.
  */
 const liveInRestore = new WeakMap<Model, object>();
+
+/**
+ * Whether per-row restore hooks come from `Model.restore({ where })`: its `beforeBulkRestore`
+ * marked the options, or, with `hooks: false` and `individualHooks: true` (no bulk hook runs),
+ * the options carry the model Sequelize sets on them there and `instance.restore()` does not.
+ */
+function isBulkRestore(options: object): boolean {
+  return bulkRestores.has(options) || (options as { model?: unknown }).model !== undefined;
+}
 
 /** Whether the row was loaded with its deletedAt, and that is null: it was not deleted. */
 function wasLoadedLive(instance: Model): boolean {

@@ -68,6 +68,14 @@ describe('restores of soft-deleted rows', () => {
     ]);
   });
 
+  it('sends created only for the rows that come back with hooks: false and individualHooks', async () => {
+    const [gone] = await Doc.unscoped().bulkCreate([{ body: 'a' }, { body: 'b' }]);
+    await gone.destroy();
+    const restore = () =>
+      Doc.unscoped().restore({ where: {}, hooks: false, individualHooks: true });
+    expect(await callsOf(restore)).to.deep.equal([`save:${gone.id}:true`]);
+  });
+
   it('sends created for a restore after one that failed on the same row', async () => {
     const doc = (await Doc.unscoped().create({ body: 'a' })) as Doc;
     Doc.addHook('beforeRestore', 'refuse-once', () => {
