@@ -190,7 +190,11 @@ function isBulkRestore(options: object): boolean {
   return bulkRestores.has(options) || (options as { model?: unknown }).model !== undefined;
 }
 
-/** Whether the row was loaded with its deletedAt, and that is null: it was not deleted. */
+/**
+ * Whether the row was loaded with its deletedAt, and that says it was not deleted: null, or the
+ * column's default value where it has one (Sequelize then counts a null as deleted, and restore
+ * writes the default back).
+ */
 function wasLoadedLive(instance: Model): boolean {
   const model = instance.constructor as ModelStatic<Model> & {
     _timestampAttributes?: { deletedAt?: string };
@@ -198,7 +202,15 @@ function wasLoadedLive(instance: Model): boolean {
   const attribute = model._timestampAttributes?.deletedAt;
   if (attribute === undefined) return false;
   const values = (instance as unknown as { dataValues: Record<string, unknown> }).dataValues;
-  return Object.prototype.hasOwnProperty.call(values, attribute) && values[attribute] === null;
+  if (!Object.prototype.hasOwnProperty.call(values, attribute)) return false;
+  const definition = model.getAttributes()[attribute] as { defaultValue?: unknown } | undefined;
+  const live =
+    definition !== undefined && Object.prototype.hasOwnProperty.call(definition, 'defaultValue')
+      ? definition.defaultValue
+      : null;
+  const value = values[attribute];
+  if (live instanceof Date && value instanceof Date) return live.getTime() === value.getTime();
+  return value === live;
 }
 
 function hasPrimaryKey(instance: Model): boolean {

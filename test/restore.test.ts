@@ -94,4 +94,32 @@ describe('restores of soft-deleted rows', () => {
       `save:${doc.id}:true`,
     ]);
   });
+
+  it('tells live rows by the default value of deletedAt where it has one', async () => {
+    const forever = new Date('9999-12-31T00:00:00.000Z');
+    class Post extends Model {
+      declare id: number;
+    }
+    Post.init(
+      { body: DataTypes.STRING, deletedAt: { type: DataTypes.DATE, defaultValue: forever } },
+      { sequelize, modelName: 'Post', paranoid: true },
+    );
+    class PostStream extends ModelStream<Post> {
+      static override model = Post;
+
+      override async onSave(post: Post, created: boolean) {
+        calls.push(`post:${post.id}:${created}`);
+      }
+    }
+    registerStream(PostStream);
+    await Post.sync();
+    const [gone, hidden] = await Post.bulkCreate([{ body: 'a' }, { body: 'b' }, { body: 'c' }]);
+    await gone.destroy();
+    // With a default, Sequelize counts a null deletedAt as deleted too, and restore brings it back.
+    await sequelize.query(`UPDATE Posts SET deletedAt = NULL WHERE id = ${hidden.id}`);
+    expect(await callsOf(() => Post.restore({ where: {} }))).to.deep.equal([
+      `post:${gone.id}:true`,
+      `post:${hidden.id}:true`,
+    ]);
+  });
 });
