@@ -3,7 +3,7 @@ import createDebug from 'debug';
 import { activeBroadcaster } from './broadcaster';
 import { currentContext, runWithContext } from './context';
 import { runAfterCommit } from './commit-queue';
-import { ErrorCodes } from './errors';
+import { ErrorCodes, messageOf } from './errors';
 import type { HookOptions, ModelStream } from './model-stream';
 import { streamFor } from './registry';
 import { snapshotRow } from './row-snapshot';
@@ -92,8 +92,13 @@ export function installModelHooks(model: ModelStatic<Model>): void {
     'beforeRestore',
     HOOK_NAME,
     function noteLiveRow(instance: Model, options: HookOptions) {
-      if (isBulkRestore(options) && wasLoadedLive(instance)) liveInRestore.set(instance, options);
-      else liveInRestore.delete(instance);
+      liveInRestore.delete(instance);
+      try {
+        if (isBulkRestore(options) && wasLoadedLive(instance)) liveInRestore.set(instance, options);
+      } catch (error) {
+        // Never fails the restore; the row then broadcasts as any restored row does.
+        debug('could not tell whether a restored row was deleted: %s', messageOf(error));
+      }
     },
   );
   model.addHook(

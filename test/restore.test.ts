@@ -76,6 +76,23 @@ describe('restores of soft-deleted rows', () => {
     expect(await callsOf(restore)).to.deep.equal([`save:${gone.id}:true`]);
   });
 
+  it('never fails a restore it cannot read, and then broadcasts every row it restores', async () => {
+    const [gone, kept] = await Doc.unscoped().bulkCreate([{ body: 'a' }, { body: 'b' }]);
+    await gone.destroy();
+    const original = Doc.getAttributes;
+    Doc.getAttributes = () => {
+      throw new Error('unreadable');
+    };
+    try {
+      expect(await callsOf(() => Doc.unscoped().restore({ where: {} }))).to.deep.equal([
+        `save:${gone.id}:true`,
+        `save:${kept.id}:true`,
+      ]);
+    } finally {
+      Doc.getAttributes = original;
+    }
+  });
+
   it('sends created for a restore after one that failed on the same row', async () => {
     const doc = (await Doc.unscoped().create({ body: 'a' })) as Doc;
     Doc.addHook('beforeRestore', 'refuse-once', () => {
