@@ -158,6 +158,16 @@ export function streamClassFor(model: ModelStatic<Model>): ModelStreamClass | un
   return byModel.get(current as ModelStatic<Model>);
 }
 
+/** Whether rows of `model` were read or written through `Model.schema()`, and so have no stream. */
+export function isThroughSchema(model: ModelStatic<Model>): boolean {
+  let current: unknown = model;
+  while (typeof current === 'function' && !isInitialised(current)) {
+    if (isSchemaClone(current)) return true;
+    current = Object.getPrototypeOf(current);
+  }
+  return false;
+}
+
 /** Whether a class is one `Model.schema()` made, which set its own `_schema`. */
 function isSchemaClone(model: object): boolean {
   return Object.prototype.hasOwnProperty.call(model, '_schema');

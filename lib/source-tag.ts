@@ -1,10 +1,10 @@
 import type { Request } from 'express';
-import type { Model } from 'sequelize';
+import type { Model, ModelStatic } from 'sequelize';
 import type { Broker } from './broker/broker';
 import { escapeHtml } from './escape';
 import { ErrorCodes, TurboExpressError } from './errors';
 import type { ResolvedOptions } from './options';
-import { isRegistered, registerStream, streamFor } from './registry';
+import { isRegistered, isThroughSchema, registerStream, streamFor } from './registry';
 import { Stream, type StreamClass } from './stream';
 import type { StreamNameSigner } from './stream-name';
 
@@ -55,6 +55,18 @@ export function streamOf(source: StreamSource): Stream {
   const isRow =
     source !== null && typeof source === 'object' && typeof (source as Model).get === 'function';
   const stream = isRow ? streamFor(source as Model) : null;
+  if (
+    stream === null &&
+    isRow &&
+    isThroughSchema((source as Model).constructor as ModelStatic<Model>)
+  ) {
+    throw new TurboExpressError(
+      ErrorCodes.INVALID_STREAM_CLASS,
+      `turboStreamFrom() got a ${(source as Model).constructor.name} row read through ` +
+        "Model.schema(), which has no stream: stream names carry no schema, and another schema's " +
+        'row with the same key would share it. Subscribe to a Stream named by schema and key',
+    );
+  }
   if (stream === null) {
     const what = isRow ? `a ${(source as Model).constructor.name} row` : typeof source;
     throw new TurboExpressError(

@@ -4,7 +4,16 @@ import pug from 'pug';
 import request from 'supertest';
 import { expect } from 'chai';
 import { DataTypes, Model, Sequelize } from 'sequelize';
-import { ErrorCodes, Stream, turboStreams, viewsPath, type TurboStreamsMiddleware } from '../lib';
+import {
+  ErrorCodes,
+  ModelStream,
+  registerStream,
+  Stream,
+  turboStreams,
+  viewsPath,
+  type TurboStreamsMiddleware,
+} from '../lib';
+import { streamOf } from '../lib/source-tag';
 import { StreamNameSigner } from '../lib/stream-name';
 
 class ScoreboardStream extends Stream {}
@@ -92,6 +101,24 @@ describe('turboStreamFrom', () => {
         'startup, or export it from a streams.js (streams.ts under tsx) in a folder the discover ' +
         'option searches',
     );
+  });
+
+  it("says a row read through Model.schema() has no stream, its model's being registered", () => {
+    class Tenanted extends Model {}
+    const sequelize = new Sequelize({ dialect: 'sqlite', storage: ':memory:', logging: false });
+    Tenanted.init({ name: DataTypes.STRING }, { sequelize, modelName: 'Tenanted' });
+    class TenantedStream extends ModelStream<Tenanted> {
+      static override model = Tenanted;
+    }
+    registerStream(TenantedStream);
+    const row = Tenanted.schema('tenant').build({ id: 1, name: 'x' });
+    expect(() => streamOf(row))
+      .to.throw(
+        "turboStreamFrom() got a Tenanted row read through Model.schema(), which has no stream: stream names carry no schema, and another schema's row with the same key would share it. Subscribe to a Stream named by schema and key",
+      )
+      .with.property('code', ErrorCodes.INVALID_STREAM_CLASS);
+    expect(streamOf(Tenanted.build({ id: 1, name: 'x' })).name).to.equal('Tenanted:1');
+    return sequelize.close();
   });
 
   it('is available as a Pug mixin from the shipped views', async () => {
