@@ -38,12 +38,11 @@ export function discoverStreamsIn(folders: readonly string[]): Promise<StreamCla
     if (found.length === 0) debug('no streams file under %s', path.resolve(folder));
     return found;
   });
+  const modules = files.filter(isEsm);
   const required = files
-    .filter((file) => !isEsm(file))
+    .filter((file) => !modules.includes(file))
     .flatMap((file) => registerExports(requireFile(file)));
-  const imported = files
-    .filter(isEsm)
-    .map((file) => importFile(file).then((loaded) => registerExports(loaded)));
+  const imported = modules.map((file) => importFile(file).then(registerExports));
   // A class exported under several names is registered once and listed once.
   return Promise.all(imported).then((lists) => [...new Set([...required, ...lists.flat()])]);
 }

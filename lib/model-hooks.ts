@@ -125,7 +125,6 @@ export function installModelHooks(model: ModelStatic<Model>): void {
   for (const type of FORCED_BULK_HOOKS) {
     model.addHook(type, HOOK_NAME, function forceRowHooks(options: { individualHooks?: boolean }) {
       options.individualHooks = true;
-      if (type === 'beforeBulkRestore') bulkRestores.add(options);
     });
   }
 }
@@ -178,21 +177,19 @@ function safeName(stream: ModelStream): string {
   }
 }
 
-/** The options of each `Model.restore({ where })` under way, as its per-row hooks get them. */
-const bulkRestores = new WeakSet<object>();
 /**
- * Rows such a restore loaded that were not deleted, with the options of that restore: a restore
- * that fails between the two hooks leaves an entry no later restore's options match.
+ * Rows a `Model.restore({ where })` loaded that were not deleted, with the options of that
+ * restore: a restore that fails between the two hooks leaves an entry no later restore's options
+ * match.
  */
 const liveInRestore = new WeakMap<Model, object>();
 
 /**
- * Whether per-row restore hooks come from `Model.restore({ where })`: its `beforeBulkRestore`
- * marked the options, or, with `hooks: false` and `individualHooks: true` (no bulk hook runs),
- * the options carry the model Sequelize sets on them there and `instance.restore()` does not.
+ * Whether per-row restore hooks come from `Model.restore({ where })`, which sets the model on its
+ * options (with or without `hooks: false`) where `instance.restore()` does not.
  */
 function isBulkRestore(options: object): boolean {
-  return bulkRestores.has(options) || (options as { model?: unknown }).model !== undefined;
+  return (options as { model?: unknown }).model !== undefined;
 }
 
 /**

@@ -151,26 +151,34 @@ export function streamFor<M extends Model>(instance: M): ModelStream<M> | null {
  * take the stream of the default schema's row with that key.
  */
 export function streamClassFor(model: ModelStatic<Model>): ModelStreamClass | undefined {
-  let current: unknown = model;
-  while (typeof current === 'function' && !isInitialised(current) && !isSchemaClone(current)) {
-    current = Object.getPrototypeOf(current);
-  }
-  return byModel.get(current as ModelStatic<Model>);
+  return byModel.get(tableClassOf(model) as ModelStatic<Model>);
 }
 
 /** Whether rows of `model` were read or written through `Model.schema()`, and so have no stream. */
 export function isThroughSchema(model: ModelStatic<Model>): boolean {
-  let current: unknown = model;
-  while (typeof current === 'function' && !isInitialised(current)) {
-    if (isSchemaClone(current)) return true;
-    current = Object.getPrototypeOf(current);
-  }
-  return false;
+  return isSchemaClone(tableClassOf(model));
 }
 
-/** Whether a class is one `Model.schema()` made, which set its own `_schema`. */
+/**
+ * The class that names the table of `model`'s rows: the first, from `model` up, that was
+ * initialised itself or that `Model.schema()` made.
+ */
+function tableClassOf(model: ModelStatic<Model>): object {
+  let current: object = model;
+  while (!isInitialised(current) && !isSchemaClone(current)) {
+    const parent: unknown = Object.getPrototypeOf(current);
+    if (typeof parent !== 'function') break;
+    current = parent;
+  }
+  return current;
+}
+
+/**
+ * Whether a class is one `Model.schema()` made: its own `_schema` without its own `init()` (which
+ * sets `_schema` on every model).
+ */
 function isSchemaClone(model: object): boolean {
-  return Object.prototype.hasOwnProperty.call(model, '_schema');
+  return !isInitialised(model) && Object.prototype.hasOwnProperty.call(model, '_schema');
 }
 
 /** Whether `init()` ran on this very class, rather than on one it extends. */

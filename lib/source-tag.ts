@@ -55,20 +55,17 @@ export function streamOf(source: StreamSource): Stream {
   const isRow =
     source !== null && typeof source === 'object' && typeof (source as Model).get === 'function';
   const stream = isRow ? streamFor(source as Model) : null;
-  if (
-    stream === null &&
-    isRow &&
-    isThroughSchema((source as Model).constructor as ModelStatic<Model>)
-  ) {
-    throw new TurboExpressError(
-      ErrorCodes.INVALID_STREAM_CLASS,
-      `turboStreamFrom() got a ${(source as Model).constructor.name} row read through ` +
-        "Model.schema(), which has no stream: stream names carry no schema, and another schema's " +
-        'row with the same key would share it. Subscribe to a Stream named by schema and key',
-    );
-  }
   if (stream === null) {
-    const what = isRow ? `a ${(source as Model).constructor.name} row` : typeof source;
+    const model = isRow ? ((source as Model).constructor as ModelStatic<Model>) : null;
+    if (model !== null && isThroughSchema(model)) {
+      throw new TurboExpressError(
+        ErrorCodes.INVALID_STREAM_CLASS,
+        `turboStreamFrom() got a ${model.name} row read through Model.schema(), which has no ` +
+          "stream: stream names carry no schema, and another schema's row with the same key " +
+          'would share it. Subscribe to a Stream named by schema and key',
+      );
+    }
+    const what = model !== null ? `a ${model.name} row` : typeof source;
     throw new TurboExpressError(
       ErrorCodes.INVALID_STREAM_CLASS,
       'turboStreamFrom() needs a stream, a stream class or a row whose model has a registered ' +

@@ -350,7 +350,7 @@ export class RedisBroker implements Broker {
     try {
       return await this.commands.call('EVALSHA', script.sha, script.keyCount, ...keys, ...args);
     } catch (error) {
-      if (!String(messageOf(error)).startsWith('NOSCRIPT')) throw error;
+      if (!messageOf(error).startsWith('NOSCRIPT')) throw error;
       return this.commands.call('EVAL', script.source, script.keyCount, ...keys, ...args);
     }
   }
