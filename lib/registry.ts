@@ -156,19 +156,18 @@ export function streamClassFor(model: ModelStatic<Model>): ModelStreamClass | un
 
 /** Whether rows of `model` were read or written through `Model.schema()`, and so have no stream. */
 export function isThroughSchema(model: ModelStatic<Model>): boolean {
-  return isSchemaClone(tableClassOf(model));
+  const table = tableClassOf(model);
+  return typeof table === 'function' && isSchemaClone(table);
 }
 
 /**
  * The class that names the table of `model`'s rows: the first, from `model` up, that was
  * initialised itself or that `Model.schema()` made.
  */
-function tableClassOf(model: ModelStatic<Model>): object {
-  let current: object = model;
-  while (!isInitialised(current) && !isSchemaClone(current)) {
-    const parent: unknown = Object.getPrototypeOf(current);
-    if (typeof parent !== 'function') break;
-    current = parent;
+function tableClassOf(model: unknown): unknown {
+  let current = model;
+  while (typeof current === 'function' && !isInitialised(current) && !isSchemaClone(current)) {
+    current = Object.getPrototypeOf(current);
   }
   return current;
 }

@@ -237,6 +237,12 @@ describe('registerStream', () => {
     expect(await resolveStream('Nobody:1')).to.equal(null);
   });
 
+  it('finds no stream for an object whose constructor is not a class', () => {
+    for (const value of [Object.create(null), { constructor: null }, { constructor: undefined }]) {
+      expect(streamFor(value as Model)).to.equal(null);
+    }
+  });
+
   it('finds no stream for a row of a model without one', () => {
     class Loose extends Model {}
     Loose.init({}, { sequelize, modelName: 'Loose' });
